@@ -1,0 +1,1 @@
+"""Transports: thin adapters over one Dispatcher (gRPC, Connect, REST)."""

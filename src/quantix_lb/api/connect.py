@@ -1,0 +1,60 @@
+"""Connect transport: connect-python's generated ASGI app over the dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from connectrpc.code import Code as ConnectCode
+from connectrpc.errors import ConnectError
+from connectrpc.request import RequestContext
+
+from limiquantix.network.v1.network_service_connect import LoadBalancerServiceASGIApplication
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status
+from quantix_lb.errors import ApiError
+
+
+def to_connect_error(err: ApiError) -> ConnectError:
+    return ConnectError(ConnectCode[err.code.name], err.message, details=to_status(err).details)
+
+
+class _Service:
+    """Answers the generated app's `svc.<rpc_name>` lookups from the method table."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._by_attr = {m.attr: m for m in dispatcher.methods}
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        try:
+            method = self._by_attr[attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+        return (self._stream if method.server_streaming else self._unary)(method)
+
+    def _unary(self, method: Method) -> Callable[..., Any]:
+        async def call(request: Any, ctx: RequestContext) -> Any:
+            try:
+                return await self._dispatcher.unary(
+                    method, request, ctx.request_headers().get("authorization"), "connect"
+                )
+            except ApiError as err:
+                raise to_connect_error(err) from err
+
+        return call
+
+    def _stream(self, method: Method) -> Callable[..., Any]:
+        async def call(request: Any, ctx: RequestContext) -> AsyncIterator[Any]:
+            try:
+                async for item in self._dispatcher.stream(
+                    method, request, ctx.request_headers().get("authorization"), "connect"
+                ):
+                    yield item
+            except ApiError as err:
+                raise to_connect_error(err) from err
+
+        return call
+
+
+def app(dispatcher: Dispatcher, read_max_bytes: int) -> LoadBalancerServiceASGIApplication:
+    return LoadBalancerServiceASGIApplication(_Service(dispatcher), read_max_bytes=read_max_bytes)

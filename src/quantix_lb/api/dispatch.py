@@ -1,0 +1,126 @@
+"""The RPC table read from the proto, and the one call path every transport uses.
+
+Authentication, logging and the last-resort error translation are built here
+once, so each transport only decodes, calls `unary`/`stream`, and encodes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor, message, message_factory
+from google.rpc import error_details_pb2, status_pb2
+
+from quantix_lb.auth import Authenticator
+from quantix_lb.errors import ApiError, Code
+
+log = structlog.get_logger("quantix_lb.rpc")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str  # CreateLoadBalancer
+    attr: str  # create_load_balancer: the core's coroutine
+    path: str  # /limiquantix.network.v1.LoadBalancerService/CreateLoadBalancer
+    input: type[message.Message]
+    output: type[message.Message]
+    server_streaming: bool
+    http: http_pb2.HttpRule | None
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def methods_of(service: descriptor.ServiceDescriptor) -> list[Method]:
+    found = []
+    for md in service.methods:
+        options = md.GetOptions()
+        rule = (
+            options.Extensions[annotations_pb2.http] if options.HasExtension(annotations_pb2.http) else None
+        )
+        found.append(
+            Method(
+                name=md.name,
+                attr=snake(md.name),
+                path=f"/{service.full_name}/{md.name}",
+                input=message_factory.GetMessageClass(md.input_type),
+                output=message_factory.GetMessageClass(md.output_type),
+                server_streaming=md.server_streaming,
+                http=rule,
+            )
+        )
+    return found
+
+
+def to_status(err: ApiError) -> status_pb2.Status:
+    """google.rpc.Status with BadRequest field violations, as every transport sends it."""
+    status = status_pb2.Status(code=err.code.value, message=err.message)
+    if err.violations:
+        detail = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in err.violations
+            ]
+        )
+        status.details.add().Pack(detail)
+    return status
+
+
+class Dispatcher:
+    def __init__(self, core: Any, auth: Authenticator, methods: list[Method]) -> None:
+        self._core = core
+        self._auth = auth
+        self.methods = methods
+        missing = [m.name for m in methods if not hasattr(core, m.attr)]
+        if missing:
+            raise TypeError(f"service core lacks RPCs: {', '.join(missing)}")
+
+    async def unary(
+        self, method: Method, request: message.Message, authorization: str | None, transport: str
+    ) -> message.Message:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            who = self._auth.authenticate(authorization)
+            return await getattr(self._core, method.attr)(request, who)
+        except ApiError as err:
+            code = err.code.name
+            raise
+        except Exception as exc:
+            code = Code.INTERNAL.name
+            log.exception("rpc.crashed", method=method.name, transport=transport)
+            raise ApiError(Code.INTERNAL, "internal error") from exc
+        finally:
+            log.info(
+                "rpc",
+                method=method.name,
+                transport=transport,
+                code=code,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    async def stream(
+        self, method: Method, request: message.Message, authorization: str | None, transport: str
+    ) -> AsyncIterator[message.Message]:
+        code = "OK"
+        log.info("rpc.stream_open", method=method.name, transport=transport)
+        try:
+            who = self._auth.authenticate(authorization)
+            async for item in getattr(self._core, method.attr)(request, who):
+                yield item
+        except ApiError as err:
+            code = err.code.name
+            raise
+        except Exception as exc:
+            code = Code.INTERNAL.name
+            log.exception("rpc.crashed", method=method.name, transport=transport)
+            raise ApiError(Code.INTERNAL, "internal error") from exc
+        finally:
+            log.info("rpc.stream_closed", method=method.name, transport=transport, code=code)

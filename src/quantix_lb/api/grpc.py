@@ -1,0 +1,62 @@
+"""gRPC transport: a generic handler built from the method table."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status
+from quantix_lb.errors import ApiError
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
+    await context.abort(
+        grpc.StatusCode[err.code.name],
+        err.message,
+        trailing_metadata=(("grpc-status-details-bin", to_status(err).SerializeToString()),),
+    )
+
+
+def _unary(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await dispatcher.unary(method, request, _authorization(context), "grpc")
+        except ApiError as err:
+            await _abort(context, err)
+
+    return grpc.unary_unary_rpc_method_handler(
+        behavior,
+        request_deserializer=method.input.FromString,
+        response_serializer=method.output.SerializeToString,
+    )
+
+
+def _stream(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
+    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in dispatcher.stream(method, request, _authorization(context), "grpc"):
+                yield item
+        except ApiError as err:
+            await _abort(context, err)
+
+    return grpc.unary_stream_rpc_method_handler(
+        behavior,
+        request_deserializer=method.input.FromString,
+        response_serializer=method.output.SerializeToString,
+    )
+
+
+def handler(service_name: str, dispatcher: Dispatcher) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        service_name,
+        {m.name: (_stream if m.server_streaming else _unary)(dispatcher, m) for m in dispatcher.methods},
+    )

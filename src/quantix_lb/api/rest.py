@@ -1,0 +1,118 @@
+"""REST transport: routes come from the proto's google.api.http rules.
+
+A path template becomes a Starlette route; the body and path/query parameters
+become the request message through protobuf's own JSON mapping, so a new RPC
+with an http rule needs nothing here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import empty_pb2, json_format
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status
+from quantix_lb.errors import ApiError, Code, Violation
+
+HTTP_STATUS = {
+    Code.INVALID_ARGUMENT: 400,
+    Code.UNAUTHENTICATED: 401,
+    Code.PERMISSION_DENIED: 403,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.ABORTED: 409,
+    Code.FAILED_PRECONDITION: 412,
+    Code.RESOURCE_EXHAUSTED: 413,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
+}
+_VERBS = ("get", "put", "post", "delete", "patch")
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    status = to_status(err)
+    body = {
+        "code": err.code.name,
+        "message": err.message,
+        "details": [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in status.details],
+    }
+    return JSONResponse(body, status_code=HTTP_STATUS.get(err.code, 500))
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(Code.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(Code.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(method: Method, request: Request, body: bytes) -> Any:
+    msg = method.input()
+    rule = method.http
+    assert rule is not None
+    try:
+        if rule.body:
+            target = msg if rule.body == "*" else getattr(msg, rule.body)
+            json_format.Parse(body or b"{}", target)
+        elif body.strip():
+            raise ApiError.invalid([Violation("body", "this method takes no request body")])
+        params: dict[str, Any] = {} if rule.body == "*" else dict(request.query_params)
+        params.update(request.path_params)
+        json_format.ParseDict(params, msg)
+    except json_format.ParseError as exc:
+        raise ApiError.invalid([Violation("body" if rule.body else "query", str(exc))]) from exc
+    return msg
+
+
+def _endpoint(dispatcher: Dispatcher, method: Method, verb: str, limit: int) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            msg = _parse(method, request, await _read_body(request, limit))
+            reply = await dispatcher.unary(method, msg, request.headers.get("authorization"), "rest")
+        except ApiError as err:
+            return error_response(err)
+        if isinstance(reply, empty_pb2.Empty):
+            return Response(status_code=204)
+        return JSONResponse(to_json(reply), status_code=201 if verb == "post" else 200)
+
+    return endpoint
+
+
+def routes(dispatcher: Dispatcher, limit: int) -> list[BaseRoute]:
+    table: list[BaseRoute] = []
+    for method in dispatcher.methods:
+        if method.http is None or method.server_streaming:
+            continue
+        verb = method.http.WhichOneof("pattern")
+        if verb not in _VERBS:
+            raise ValueError(f"{method.name}: unsupported http pattern {verb}")
+        template = getattr(method.http, verb)
+        if "=" in template or "*" in template:
+            raise ValueError(f"{method.name}: only simple {{field}} path variables are supported")
+        table.append(Route(template, _endpoint(dispatcher, method, verb, limit), methods=[verb.upper()]))
+    return table
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer JSON like every other error."""
+    assert isinstance(exc, HTTPException)
+    code = {404: Code.NOT_FOUND, 405: Code.INVALID_ARGUMENT}.get(exc.status_code, Code.INVALID_ARGUMENT)
+    response = error_response(ApiError(code, f"{request.method} {request.url.path}: {exc.detail}"))
+    response.status_code = exc.status_code
+    return response

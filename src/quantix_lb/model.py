@@ -1,0 +1,375 @@
+"""Domain types and their validation. Pure: no I/O, no protobuf."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+
+from quantix_lb.errors import ApiError, Code, Violation
+
+MAX_NAME = 255
+MAX_DESCRIPTION = 1024
+MAX_LISTENERS = 64
+MAX_MEMBERS = 1024
+MAX_WEIGHT = 256
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+# One code, a range or a comma list of codes; each code 100-599.
+_EXPECTED_CODES = re.compile(r"^\d{3}(-\d{3})?(,\d{3})*$")
+
+
+class Protocol(enum.StrEnum):
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+
+    @property
+    def l4(self) -> str:
+        """What OVN balances: HTTP and HTTPS listeners are TCP at Layer 4."""
+        return {"UDP": "udp", "SCTP": "sctp"}.get(self.value, "tcp")
+
+
+class Algorithm(enum.StrEnum):
+    ROUND_ROBIN = "ROUND_ROBIN"
+    LEAST_CONNECTIONS = "LEAST_CONNECTIONS"
+    SOURCE_IP = "SOURCE_IP"
+    SOURCE_IP_PORT = "SOURCE_IP_PORT"
+
+
+class AdminState(enum.StrEnum):
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+    DRAIN = "DRAIN"
+
+
+class MonitorType(enum.StrEnum):
+    TCP = "TCP"
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    UDP_CONNECT = "UDP_CONNECT"
+
+
+class PersistenceType(enum.StrEnum):
+    NONE = "NONE"
+    SOURCE_IP = "SOURCE_IP"
+
+
+class ProvisioningStatus(enum.StrEnum):
+    PENDING_CREATE = "PENDING_CREATE"
+    ACTIVE = "ACTIVE"
+    PENDING_UPDATE = "PENDING_UPDATE"
+    PENDING_DELETE = "PENDING_DELETE"
+    ERROR = "ERROR"
+
+
+class OperatingStatus(enum.StrEnum):
+    ONLINE = "ONLINE"
+    DEGRADED = "DEGRADED"
+    OFFLINE = "OFFLINE"
+    ERROR = "ERROR"
+    NO_MONITOR = "NO_MONITOR"
+    DRAINING = "DRAINING"
+
+
+@dataclass(frozen=True)
+class HealthMonitor:
+    id: str
+    type: MonitorType
+    delay: float
+    timeout: float
+    max_retries: int = 3
+    healthy_threshold: int = 2
+    http_method: str = ""
+    url_path: str = ""
+    expected_codes: str = ""
+
+
+@dataclass(frozen=True)
+class SessionPersistence:
+    type: PersistenceType
+    timeout: int = 0
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    address: str
+    port: int
+    name: str = ""
+    weight: int = 1
+    admin_state: AdminState = AdminState.ONLINE
+    provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
+    operating_status: OperatingStatus = OperatingStatus.OFFLINE
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    name: str = ""
+    algorithm: Algorithm = Algorithm.ROUND_ROBIN
+    members: tuple[Member, ...] = ()
+    health_monitor: HealthMonitor | None = None
+    session_persistence: SessionPersistence | None = None
+    provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
+    operating_status: OperatingStatus = OperatingStatus.OFFLINE
+    status_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    id: str
+    protocol: Protocol
+    port: int
+    default_pool: Pool
+    name: str = ""
+    provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
+    operating_status: OperatingStatus = OperatingStatus.OFFLINE
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    id: str
+    project_id: str
+    network_id: str
+    vip_address: str
+    created_at: float
+    updated_at: float
+    name: str = ""
+    description: str = ""
+    listeners: tuple[Listener, ...] = ()
+    provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
+    operating_status: OperatingStatus = OperatingStatus.OFFLINE
+    status_reason: str = ""
+
+    def listener(self, listener_id: str) -> Listener:
+        for listener in self.listeners:
+            if listener.id == listener_id:
+                return listener
+        raise ApiError.not_found("listener", listener_id)
+
+    def pool(self, pool_id: str) -> tuple[Listener, Pool]:
+        for listener in self.listeners:
+            if listener.default_pool.id == pool_id:
+                return listener, listener.default_pool
+        raise ApiError.not_found("pool", pool_id)
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """What must be unique within a network: a VIP, an L4 protocol and a port."""
+
+    network_id: str
+    vip_address: str
+    l4_protocol: str
+    port: int
+    listener_id: str
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def frontends(lb: LoadBalancer) -> list[Frontend]:
+    return [Frontend(lb.network_id, lb.vip_address, li.protocol.l4, li.port, li.id) for li in lb.listeners]
+
+
+def canonical_ip(text: str) -> str:
+    """The one spelling of an address, so equal addresses compare equal."""
+    return str(ipaddress.ip_address(text))
+
+
+# --- validation -------------------------------------------------------------
+
+
+@dataclass
+class Problems:
+    """Collects violations so the client learns every bad field at once."""
+
+    violations: list[Violation] = field(default_factory=list)
+
+    def add(self, path: str, description: str) -> None:
+        self.violations.append(Violation(path, description))
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise ApiError.invalid(self.violations)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def check_name(p: Problems, path: str, value: str, limit: int = MAX_NAME) -> None:
+    if len(value) > limit:
+        p.add(path, f"must be at most {limit} characters")
+
+
+def check_port(p: Problems, path: str, port: int) -> None:
+    if not 1 <= port <= 65535:
+        p.add(path, "must be a port from 1 to 65535")
+
+
+def check_ip(p: Problems, path: str, address: str) -> int | None:
+    """Returns the IP version, or None after recording why the address is bad."""
+    if not address:
+        p.add(path, "is required")
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        p.add(path, f"{address!r} is not a valid IPv4 or IPv6 address")
+        return None
+    if ip.is_multicast or ip.is_unspecified:
+        p.add(path, f"{address!r} cannot be used as a unicast address")
+        return None
+    return ip.version
+
+
+def check_expected_codes(p: Problems, path: str, codes: str) -> None:
+    if not _EXPECTED_CODES.match(codes):
+        p.add(path, 'must look like "200", "200-299" or "200,202,204"')
+        return
+    numbers = [int(c) for c in re.split(r"[-,]", codes)]
+    if any(not 100 <= c <= 599 for c in numbers):
+        p.add(path, "codes must be from 100 to 599")
+    elif "-" in codes and numbers[0] > numbers[1]:
+        p.add(path, "range start must not exceed its end")
+
+
+def check_monitor(p: Problems, path: str, hm: HealthMonitor) -> None:
+    if not hm.delay > 0:
+        p.add(_join(path, "delay"), "must be greater than 0 seconds")
+    if not 0 < hm.timeout <= max(hm.delay, 0):
+        p.add(_join(path, "timeout"), "must be greater than 0 and at most delay")
+    if not 1 <= hm.max_retries <= 10:
+        p.add(_join(path, "max_retries"), "must be from 1 to 10")
+    if not 1 <= hm.healthy_threshold <= 10:
+        p.add(_join(path, "healthy_threshold"), "must be from 1 to 10")
+    http = hm.type in (MonitorType.HTTP, MonitorType.HTTPS)
+    if http:
+        if hm.http_method not in HTTP_METHODS:
+            p.add(_join(path, "http_method"), f"must be one of {' '.join(sorted(HTTP_METHODS))}")
+        if not hm.url_path.startswith("/") or len(hm.url_path) > 2048:
+            p.add(_join(path, "url_path"), 'must start with "/" (at most 2048 characters)')
+        elif any(c.isspace() or ord(c) < 0x20 for c in hm.url_path):
+            p.add(_join(path, "url_path"), "must not contain spaces or control characters")
+        check_expected_codes(p, _join(path, "expected_codes"), hm.expected_codes)
+    else:
+        for name in ("http_method", "url_path", "expected_codes"):
+            if getattr(hm, name):
+                p.add(_join(path, name), f"applies only to HTTP and HTTPS monitors, not {hm.type}")
+
+
+def check_member(p: Problems, path: str, m: Member, vip_version: int | None) -> None:
+    version = check_ip(p, _join(path, "address"), m.address)
+    if version and vip_version and version != vip_version:
+        p.add(_join(path, "address"), f"is IPv{version} but the VIP is IPv{vip_version}")
+    check_port(p, _join(path, "port"), m.port)
+    check_name(p, _join(path, "name"), m.name)
+    if not 0 <= m.weight <= MAX_WEIGHT:
+        p.add(_join(path, "weight"), f"must be from 0 to {MAX_WEIGHT}")
+
+
+def check_pool(p: Problems, path: str, pool: Pool, vip_version: int | None) -> None:
+    check_name(p, _join(path, "name"), pool.name)
+    if len(pool.members) > MAX_MEMBERS:
+        p.add(_join(path, "members"), f"at most {MAX_MEMBERS} members per pool")
+    seen: dict[tuple[str, int], int] = {}
+    for i, m in enumerate(pool.members):
+        mpath = f"{_join(path, 'members')}[{i}]"
+        check_member(p, mpath, m, vip_version)
+        key = (m.address, m.port)
+        if key in seen:
+            p.add(mpath, f"{m.address} port {m.port} is already member [{seen[key]}] of this pool")
+        seen.setdefault(key, i)
+    if pool.health_monitor:
+        check_monitor(p, _join(path, "health_monitor"), pool.health_monitor)
+    if pool.session_persistence:
+        check_persistence(p, _join(path, "session_persistence"), pool.session_persistence)
+
+
+def check_persistence(p: Problems, path: str, sp: SessionPersistence) -> None:
+    # OVN's affinity_timeout is a 16-bit number of seconds.
+    if sp.type is PersistenceType.SOURCE_IP and not 1 <= sp.timeout <= 65535:
+        p.add(_join(path, "timeout"), "must be from 1 to 65535 seconds")
+
+
+def check_listener(p: Problems, path: str, li: Listener, vip_version: int | None) -> None:
+    check_name(p, _join(path, "name"), li.name)
+    check_port(p, _join(path, "port"), li.port)
+    check_pool(p, _join(path, "default_pool"), li.default_pool, vip_version)
+
+
+def check_unique_listeners(p: Problems, lb: LoadBalancer, path_of: dict[str, str]) -> None:
+    """One listener per (L4 protocol, port): OVN keys a VIP by address and port."""
+    seen: dict[tuple[str, int], Listener] = {}
+    for li in lb.listeners:
+        key = (li.protocol.l4, li.port)
+        if key in seen:
+            other = seen[key]
+            p.add(
+                path_of.get(li.id, "listeners"),
+                f"port {li.port}/{li.protocol.l4} is already used by listener {other.id} ({other.protocol})",
+            )
+        seen.setdefault(key, li)
+
+
+def check_load_balancer(p: Problems, lb: LoadBalancer) -> None:
+    if not lb.project_id:
+        p.add("project_id", "is required")
+    check_name(p, "project_id", lb.project_id)
+    if not lb.network_id:
+        p.add("network_id", "is required")
+    check_name(p, "network_id", lb.network_id)
+    check_name(p, "name", lb.name)
+    check_name(p, "description", lb.description, MAX_DESCRIPTION)
+    version = check_ip(p, "vip_address", lb.vip_address)
+    if len(lb.listeners) > MAX_LISTENERS:
+        p.add("listeners", f"at most {MAX_LISTENERS} listeners per load balancer")
+    for i, li in enumerate(lb.listeners):
+        check_listener(p, f"listeners[{i}]", li, version)
+    check_unique_listeners(p, lb, {li.id: f"listeners[{i}].port" for i, li in enumerate(lb.listeners)})
+
+
+def vip_version(lb: LoadBalancer) -> int:
+    return ipaddress.ip_address(lb.vip_address).version
+
+
+# --- pure changes -------------------------------------------------------------
+
+
+def replace_listener(lb: LoadBalancer, listener: Listener) -> LoadBalancer:
+    return replace(lb, listeners=tuple(listener if li.id == listener.id else li for li in lb.listeners))
+
+
+def replace_pool(lb: LoadBalancer, pool: Pool) -> LoadBalancer:
+    listener, _ = lb.pool(pool.id)
+    return replace_listener(lb, replace(listener, default_pool=pool))
+
+
+def replace_member(pool: Pool, member: Member) -> Pool:
+    return replace(pool, members=tuple(member if m.id == member.id else m for m in pool.members))
+
+
+def member(pool: Pool, member_id: str) -> Member:
+    for m in pool.members:
+        if m.id == member_id:
+            return m
+    raise ApiError.not_found("member", member_id)
+
+
+def ensure_found(found: bool, kind: str, ident: str) -> None:
+    if not found:
+        raise ApiError(Code.NOT_FOUND, f"{kind} {ident!r} not found")
+
+
+def changed(old: LoadBalancer, new: LoadBalancer, now: float) -> LoadBalancer:
+    """A change waits to be realized: PENDING_UPDATE, unless never realized yet."""
+    status = old.provisioning_status
+    if status is not ProvisioningStatus.PENDING_CREATE:
+        status = ProvisioningStatus.PENDING_UPDATE
+    return replace(new, provisioning_status=status, status_reason="", updated_at=now)

@@ -1,0 +1,212 @@
+"""The control-plane process: store, service core, gRPC and HTTP in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import structlog
+import uvicorn
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount
+
+from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb.api import connect, rest
+from quantix_lb.api import grpc as grpc_api
+from quantix_lb.api.dispatch import Dispatcher, methods_of
+from quantix_lb.auth import Authenticator
+from quantix_lb.service import LoadBalancerCore
+from quantix_lb.store import Store
+from quantix_lb.watch import WatchHub
+
+log = structlog.get_logger(__name__)
+SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]
+MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: far above any sane load balancer tree
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    grpc_addr: str = "127.0.0.1:9090"
+    http_addr: str = "127.0.0.1:8080"
+    ovn_nb: str | None = None
+    auth_tokens: Path | None = None
+    insecure: bool = False
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+
+class StartupError(Exception):
+    """A configuration or environment problem, reported without a traceback."""
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise StartupError(f"address {addr!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_app(dispatcher: Dispatcher, cors_origins: tuple[str, ...]) -> Starlette:
+    connect_app = connect.app(dispatcher, MAX_REQUEST_BYTES)
+    return Starlette(
+        routes=[*rest.routes(dispatcher, MAX_REQUEST_BYTES), Mount(connect_app.path, app=connect_app)],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Connect-Protocol-Version",
+                    "Connect-Timeout-Ms",
+                    "Connect-Accept-Encoding",
+                    "Connect-Content-Encoding",
+                    "Grpc-Timeout",
+                    "X-Grpc-Web",
+                    "X-User-Agent",
+                ],
+                expose_headers=["Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"],
+                max_age=7200,
+            )
+        ],
+        exception_handlers={HTTPException: rest.http_error},
+    )
+
+
+class _HttpServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The process owns SIGINT/SIGTERM and stops gRPC and HTTP together.
+        yield
+
+
+class ControlPlane:
+    """Explicit lifespan: nothing starts in the constructor."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.grpc_port = 0
+        self.http_port = 0
+        self._store: Store | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._http: _HttpServer | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        auth = Authenticator.from_file(s.auth_tokens) if s.auth_tokens else Authenticator(None)
+        grpc_host, _ = split_addr(s.grpc_addr)
+        http_host, http_port = split_addr(s.http_addr)
+        if not auth.enabled:
+            exposed = [h for h in (grpc_host, http_host) if not _loopback(h)]
+            if exposed and not s.insecure:
+                raise StartupError(
+                    f"refusing to serve {', '.join(exposed)} without --auth-tokens"
+                    " (pass --insecure to allow it)"
+                )
+            log.warning("auth.off", detail="no --auth-tokens: every caller is an admin")
+        http_sock = _bind(http_host, http_port)
+
+        self._store = Store(s.data_dir / "quantix-lb.db")
+        self._store.open()
+        core = LoadBalancerCore(self._store, WatchHub())
+        self._store.subscribe(core.publish)
+        dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
+
+        self._grpc = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self._grpc.add_generic_rpc_handlers((grpc_api.handler(SERVICE.full_name, dispatcher),))
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self._grpc)
+        reflection.enable_server_reflection(
+            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), self._grpc
+        )
+        try:
+            self.grpc_port = self._grpc.add_insecure_port(f"{s.grpc_addr}")
+        except RuntimeError as exc:
+            raise StartupError(f"cannot listen for gRPC on {s.grpc_addr}: {exc}") from exc
+        await self._grpc.start()
+        for name in ("", SERVICE.full_name):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        config = uvicorn.Config(
+            http_app(dispatcher, s.cors_origins),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+        )
+        self._http = _HttpServer(config)
+        self.http_port = http_sock.getsockname()[1]
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise StartupError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+        log.info(
+            "serve.ready",
+            grpc=f"{grpc_host}:{self.grpc_port}",
+            http=f"{http_host}:{self.http_port}",
+            data_dir=str(s.data_dir),
+            auth=auth.enabled,
+        )
+
+    async def stop(self) -> None:
+        if self._http and self._http_task:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._http_task
+        if self._grpc:
+            await self._grpc.stop(grace=2)
+        if self._store:
+            self._store.close()
+        log.info("serve.stopped")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as exc:
+        raise StartupError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from exc
+
+
+async def run(settings: Settings) -> None:
+    plane = ControlPlane(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await plane.start()
+        await stop.wait()
+        log.info("serve.stopping")
+    finally:
+        await plane.stop()

@@ -1,0 +1,933 @@
+"""A private, fully-owned OVN stack for end-to-end tests and demos (stdlib only).
+
+``OvnStack`` runs its own NB/SB/conf ovsdb-servers, ovn-northd, a userspace
+(netdev) ovs-vswitchd and ovn-controller out of one run directory, and builds
+logical topology whose "hosts" are network namespaces wired to br-int with veth
+pairs.  Everything it creates (processes, namespaces, veths, files) is tracked
+and removed again by ``stop()``; processes are only ever killed by their pid.
+
+ovs-vswitchd and ovn-controller run inside a namespace of their own
+(``<prefix>-ovs``): the netdev datapath creates tap devices (``ovs-netdev``,
+``br-int``) that would otherwise appear in, and collide in, the root namespace
+when two stacks run at once.  The host-side veth ends live there too, so a
+stack leaves no network footprint outside its own namespaces.
+
+Run ``python tests/ovn_testbed.py`` (as root) for a demo topology: a switch,
+a router, a client and HTTP backends, kept up until Enter or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+__all__ = [
+    "CommandError",
+    "Host",
+    "HttpResult",
+    "OvnStack",
+    "OvnTestbedError",
+    "missing_prerequisites",
+    "pid_alive",
+    "wait_until",
+]
+
+NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
+SB_SCHEMA = Path("/usr/share/ovn/ovn-sb.ovsschema")
+VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+
+REQUIRED_TOOLS = (
+    *("ovsdb-tool", "ovsdb-server", "ovn-northd", "ovn-controller", "ovs-vswitchd"),
+    *("ovn-nbctl", "ovn-sbctl", "ovs-vsctl", "ovs-appctl", "ovs-ofctl"),
+    *("ip", "ethtool"),
+)
+
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+_SCRUBBED_ENV = frozenset(
+    # Proxies must never apply inside the namespaces: traffic stays on the topology.
+    # The OVN_* ones would point the CLI tools at someone else's databases or daemon.
+    [*_PROXY_VARS, *(v.upper() for v in _PROXY_VARS), "OVN_NB_DAEMON", "OVN_NB_DB", "OVN_SB_DB"]
+)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+_UNIX_PATH_MAX = 100  # sun_path is 108 bytes; leave room for "<name>.<pid>.ctl"
+
+T = TypeVar("T")
+
+
+class OvnTestbedError(RuntimeError):
+    """The testbed could not do what was asked (message includes the why)."""
+
+
+class CommandError(OvnTestbedError):
+    """A command exited non-zero or timed out."""
+
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        returncode: int | None,
+        stdout: str,
+        stderr: str,
+    ) -> None:
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        status = "timed out" if returncode is None else f"exited {returncode}"
+        detail = (stderr.strip() or stdout.strip())[-2000:]
+        super().__init__(f"`{shlex.join(self.cmd)}` {status}: {detail}")
+
+
+def missing_prerequisites() -> list[str]:
+    """Reasons this machine cannot run an OvnStack (empty list: it can)."""
+    reasons: list[str] = []
+    if os.geteuid() != 0:
+        reasons.append("needs root (network namespaces, veths, OVS daemons)")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        reasons.append("missing tools: " + ", ".join(missing))
+    for schema in (NB_SCHEMA, SB_SCHEMA, VSWITCH_SCHEMA):
+        if not schema.is_file():
+            reasons.append(f"missing schema {schema}")
+    if not Path("/dev/net/tun").exists():
+        reasons.append("missing /dev/net/tun (the netdev datapath needs tap devices)")
+    return reasons
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "condition",
+    retry_on: tuple[type[BaseException], ...] = (OSError, subprocess.SubprocessError),
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; return that.
+
+    Exceptions in ``retry_on`` count as "not yet" (daemons refuse connections
+    while starting; the last one is reported on timeout); others propagate.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+        except retry_on as exc:
+            last_error = exc
+        else:
+            if result:
+                return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            detail = f" (last error: {last_error})" if last_error else ""
+            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {message}{detail}")
+        time.sleep(min(interval, remaining))
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks) of a pid, or None if it is gone."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm (field 2) may contain spaces and parentheses: split after the last ")".
+    fields = data[data.rindex(")") + 2 :].split()
+    return fields[0], int(fields[19])
+
+
+def pid_alive(pid: int) -> bool:
+    """True if pid runs; zombies count as dead (PID 1 may never reap them)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    """True if pid holds a listening IPv4 TCP socket on port (in its netns)."""
+    try:
+        # /proc/<pid>/net/tcp shows the sockets of pid's network namespace.
+        rows = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    inodes = set()
+    for row in rows:
+        cols = row.split()
+        if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "0A":  # LISTEN
+            inodes.add(f"socket:[{cols[9]}]")
+    for fd in fds:
+        try:
+            if os.readlink(fd) in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+def _run(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    input: str | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(
+            list(cmd),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            input=input,
+            check=False,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(cmd, None, _text(exc.stdout), _text(exc.stderr)) from None
+    if check and proc.returncode != 0:
+        raise CommandError(cmd, proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    """A daemon we started; the start time guards against pid reuse."""
+
+    label: str
+    pid: int
+    starttime: int
+
+    def alive(self) -> bool:
+        stat = _proc_stat(self.pid)
+        return stat is not None and stat[1] == self.starttime and stat[0] not in ("Z", "X")
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """One HTTP request made from inside a namespace."""
+
+    status: int | None
+    body: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status == 200
+
+
+# Runs inside a namespace; answers every GET with the host's name.
+_HTTP_SERVER = r"""
+import http.server, sys
+body = (sys.argv[1] + "\n").encode()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[2])), Handler).serve_forever()
+"""
+
+_TCP_PROBE = r"""
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5).close()
+"""
+
+# Runs inside a namespace; one fresh connection per request, no proxies.
+_HTTP_CLIENT = r"""
+import json, sys, urllib.request
+url, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+out = []
+for _ in range(count):
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            out.append([resp.status, resp.read().decode(errors="replace").strip(), None])
+    except Exception as exc:
+        out.append([getattr(exc, "code", None), "", repr(exc)])
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class Host:
+    """A network namespace attached to a logical switch port."""
+
+    name: str
+    netns: str
+    ip: str
+    prefixlen: int
+    mac: str
+    gateway: str | None
+    switch: str
+    lsp: str
+    iface: str  # inside the namespace
+    peer: str  # veth end on br-int, inside the stack's OVS namespace
+    _stack: OvnStack = field(repr=False, compare=False)
+
+    @property
+    def ip_cidr(self) -> str:
+        return f"{self.ip}/{self.prefixlen}"
+
+    def run(
+        self,
+        *cmd: str,
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the namespace and wait for it."""
+        return _run(
+            ["ip", "netns", "exec", self.netns, *cmd],
+            env=self._stack.env,
+            timeout=timeout,
+            input=input,
+            check=check,
+        )
+
+    def popen(self, *cmd: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a tracked background command inside the namespace.
+
+        Output goes to a log file in the run dir unless stdout/stderr are given;
+        ``OvnStack.stop()`` kills it (and its process group).
+        """
+        return self._stack._popen(self, list(cmd), **kwargs)
+
+    def http_get(self, url: str, count: int = 1, timeout: float = 2.0) -> list[HttpResult]:
+        """Make ``count`` GET requests from inside the namespace, new connection each."""
+        proc = self.run(
+            sys.executable,
+            "-c",
+            _HTTP_CLIENT,
+            url,
+            str(count),
+            str(timeout),
+            timeout=count * (timeout + 1.0) + 10.0,
+        )
+        return [HttpResult(status, body, error) for status, body, error in json.loads(proc.stdout)]
+
+
+class OvnStack:
+    """A private OVN deployment: explicit ``start()``/``stop()``, or ``with``."""
+
+    def __init__(
+        self,
+        rundir: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 20.0,
+        name_prefix: str = "qlb",
+        keep_rundir: bool = False,
+    ) -> None:
+        # No side effects here: everything happens in start().
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,3}", name_prefix):
+            raise ValueError("name_prefix must be 1-4 lowercase letters/digits")
+        self.token = secrets.token_hex(3)
+        # <=10 chars, so "<prefix>o<index>" veth names stay within IFNAMSIZ (15).
+        self.prefix = f"{name_prefix}{self.token}"
+        self.system_id = self.prefix
+        self.bridge = "br-int"
+        self.ovs_netns = f"{self.prefix}-ovs"
+        self.timeout = timeout
+        self.keep_rundir = keep_rundir
+        self.start_seconds: float | None = None
+        self._requested_rundir = Path(rundir).absolute() if rundir is not None else None
+        self._rundir: Path | None = None
+        self._created_rundir = False
+        self._preexisting: set[str] = set()
+        self._env: dict[str, str] = {}
+        self._daemons: list[_Tracked] = []
+        self._pidfiles: dict[str, Path] = {}
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._netns: list[str] = []
+        self._switches: dict[str, ipaddress.IPv4Network] = {}
+        self._routers: set[str] = set()
+        self._hosts: dict[str, Host] = {}
+        self._host_index = 0
+        self._state = "new"  # new -> started -> stopped
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def rundir(self) -> Path:
+        if self._rundir is None:
+            raise OvnTestbedError("stack not started")
+        return self._rundir
+
+    @property
+    def nb_remote(self) -> str:
+        return f"unix:{self.rundir / 'nb.sock'}"
+
+    @property
+    def sb_remote(self) -> str:
+        return f"unix:{self.rundir / 'sb.sock'}"
+
+    @property
+    def ovs_remote(self) -> str:
+        return f"unix:{self.rundir / 'db.sock'}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for OVS/OVN tools: every default path points at the run dir."""
+        return dict(self._env)
+
+    @property
+    def hosts(self) -> dict[str, Host]:
+        return dict(self._hosts)
+
+    @property
+    def namespaces(self) -> list[str]:
+        return list(self._netns)
+
+    def pids(self) -> dict[str, int]:
+        """Every process this stack started and tracks, label -> pid."""
+        out = {d.label: d.pid for d in self._daemons}
+        for proc in self._procs:
+            out[f"popen:{proc.pid}"] = proc.pid
+        return out
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        if self._state != "new":
+            raise OvnTestbedError(f"cannot start a stack that is {self._state}")
+        self._state = "started"
+        t0 = time.monotonic()
+        try:
+            self._start()
+        except BaseException as exc:
+            tails = self.log_tails()
+            try:
+                self.stop()
+            except OvnTestbedError as stop_exc:  # keep the original failure visible
+                tails += f"\n{stop_exc}"
+            if isinstance(exc, Exception):
+                raise OvnTestbedError(f"OVN stack failed to start: {exc}\n{tails}") from exc
+            raise
+        self.start_seconds = time.monotonic() - t0
+        return self
+
+    def _start(self) -> None:
+        self._make_rundir()
+        # Safety net: clean up even if the caller forgets stop() or pytest aborts.
+        atexit.register(self.stop)
+        rd = self.rundir
+        self._env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        for var in ("RUNDIR", "LOGDIR", "DBDIR"):
+            self._env[f"OVS_{var}"] = self._env[f"OVN_{var}"] = str(rd)
+
+        schemas = {"nb": NB_SCHEMA, "sb": SB_SCHEMA, "conf": VSWITCH_SCHEMA}
+        for db, schema in schemas.items():
+            self._cmd(["ovsdb-tool", "create", str(rd / f"{db}.db"), str(schema)])
+        for db, sock in (("nb", "nb.sock"), ("sb", "sb.sock"), ("conf", "db.sock")):
+            label = f"ovsdb-server-{db}"
+            self._daemon(
+                label,
+                ["ovsdb-server", str(rd / f"{db}.db"), f"--remote=punix:{rd / sock}"],
+                # Explicit: three ovsdb-servers would otherwise share one name.
+                unixctl=rd / f"{label}.ctl",
+            )
+            # --detach returns once listening; this turns a surprise into a clear error.
+            wait_until((rd / sock).exists, 5.0, message=f"{sock} to appear")
+
+        nb_sb = [f"--ovnnb-db={self.nb_remote}", f"--ovnsb-db={self.sb_remote}"]
+        self._daemon("ovn-northd", ["ovn-northd", *nb_sb])
+
+        # Configure before vswitchd starts so it comes up with the final settings.
+        ext_ids = {
+            "system-id": self.system_id,
+            "hostname": self.system_id,
+            "ovn-remote": self.sb_remote,
+            "ovn-encap-type": "geneve",
+            "ovn-encap-ip": "127.0.0.1",
+            "ovn-bridge-datapath-type": "netdev",
+        }
+        self.ovs_vsctl(
+            "--no-wait", "init", "--", "set", "Open_vSwitch", ".",
+            *(f'external_ids:{k}="{v}"' for k, v in ext_ids.items()),
+        )  # fmt: skip
+        self._add_netns(self.ovs_netns)
+        vswitchd = ["ovs-vswitchd", self.ovs_remote]
+        self._daemon("ovs-vswitchd", vswitchd, netns=self.ovs_netns)
+        # Without --no-wait, ovs-vsctl returns only once vswitchd has created the bridge.
+        self.ovs_vsctl(
+            "add-br", self.bridge, "--", "set", "Bridge", self.bridge,
+            "datapath_type=netdev", "fail-mode=secure",
+            "other-config:disable-in-band=true",
+        )  # fmt: skip
+        # ovn-controller 23.03 rejects --unixctl; OVN_RUNDIR places its socket.
+        controller = ["ovn-controller", self.ovs_remote]
+        self._daemon("ovn-controller", controller, netns=self.ovs_netns)
+        # Chassis registered in SB, then NB -> SB -> flows round trip works.
+        self.sbctl("wait-until", "Chassis", self.system_id)
+        self.nbctl("--wait=hv", "sync")
+
+    def stop(self) -> None:
+        """Kill every tracked process, delete namespaces and files. Idempotent."""
+        if self._state in ("new", "stopped"):
+            self._state = "stopped"
+            return
+        self._state = "stopped"
+        atexit.unregister(self.stop)
+        errors: list[str] = []
+
+        # Daemons whose launch failed halfway may have written a pidfile we never read.
+        for label in self._pidfiles:
+            if not any(d.label == label for d in self._daemons):
+                self._track_pidfile(label, required=False)
+        self._kill_all(errors)
+
+        for ns in reversed(self._netns):
+            try:
+                self._delete_netns(ns)
+            except (OvnTestbedError, OSError) as exc:
+                errors.append(f"netns {ns}: {exc}")
+
+        if self._rundir is not None and not self.keep_rundir:
+            try:
+                self._remove_rundir()
+            except OSError as exc:
+                errors.append(f"run dir {self._rundir}: {exc}")
+        if errors:
+            msg = "OvnStack.stop() left things behind:\n" + "\n".join(errors)
+            raise OvnTestbedError(msg)
+
+    def _make_rundir(self) -> None:
+        if self._requested_rundir is None:
+            self._rundir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
+            self._created_rundir = True
+        else:
+            rd = self._requested_rundir
+            self._created_rundir = not rd.exists()
+            rd.mkdir(parents=True, exist_ok=True)
+            self._preexisting = {p.name for p in rd.iterdir()}
+            self._rundir = rd
+        # Paths go into unix socket names and into quoted OVSDB strings.
+        if len(str(self._rundir)) > _UNIX_PATH_MAX - 30:
+            raise OvnTestbedError(f"run dir path too long for unix sockets: {self._rundir}")
+        if re.search(r'["\\\s]', str(self._rundir)):
+            raise OvnTestbedError(f"run dir path must not contain quotes or spaces: {self._rundir}")
+
+    def _remove_rundir(self) -> None:
+        rd = self.rundir
+        if self._created_rundir:
+            shutil.rmtree(rd)
+            return
+        for entry in rd.iterdir():
+            if entry.name in self._preexisting:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    # ------------------------------------------------------------ processes
+
+    def _cmd(
+        self,
+        cmd: Sequence[str],
+        *,
+        timeout: float | None = None,
+        input: str | None = None,
+    ) -> str:
+        return _run(cmd, env=self._env, timeout=timeout or self.timeout + 5.0, input=input).stdout
+
+    def _daemon(
+        self,
+        label: str,
+        argv: list[str],
+        *,
+        netns: str | None = None,
+        unixctl: Path | None = None,
+    ) -> None:
+        # <label>.pid in OVS_RUNDIR lets `ovs-appctl -t <label>` find the daemon.
+        pidfile = self.rundir / f"{label}.pid"
+        # Registered before launch so stop() finds the daemon even if this call fails.
+        self._pidfiles[label] = pidfile
+        log = self.rundir / f"{label}.log"
+        cmd = [
+            *argv,
+            "--detach",
+            "--no-chdir",
+            f"--pidfile={pidfile}",
+            f"--log-file={log}",
+        ]
+        if unixctl is not None:
+            cmd.append(f"--unixctl={unixctl}")
+        if netns is not None:
+            cmd = ["ip", "netns", "exec", netns, *cmd]
+        self._cmd(cmd)
+        self._track_pidfile(label, required=True)
+
+    def _track_pidfile(self, label: str, *, required: bool) -> None:
+        pidfile = self._pidfiles[label]
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            if required:
+                raise OvnTestbedError(f"{label}: no usable pidfile {pidfile}") from None
+            return
+        stat = _proc_stat(pid)
+        if stat is None:
+            if required:
+                raise OvnTestbedError(f"{label} (pid {pid}) exited right after starting")
+            return
+        if not required:
+            # Late discovery: make sure the pid still belongs to that daemon.
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return
+            if str(self.rundir).encode() not in cmdline:
+                return
+        self._daemons.append(_Tracked(label, pid, stat[1]))
+
+    def _popen(self, host: Host, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        if self._state != "started":
+            raise OvnTestbedError("stack not started")
+        log = None
+        if "stdout" not in kwargs and "stderr" not in kwargs:
+            log = open(  # noqa: SIM115 - the child keeps it; closed right after spawn
+                self.rundir / f"{host.name}.{len(self._procs)}.log", "ab"
+            )
+            kwargs["stdout"] = log
+            kwargs["stderr"] = subprocess.STDOUT
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("env", self._env)
+        # Own session: stop() can signal the whole group, Ctrl-C does not reach it.
+        kwargs["start_new_session"] = True
+        try:
+            # `ip netns exec` execs the command, so proc.pid is the command itself.
+            proc: subprocess.Popen[bytes] = subprocess.Popen(
+                ["ip", "netns", "exec", host.netns, *cmd], **kwargs
+            )
+        finally:
+            if log is not None:
+                log.close()
+        self._procs.append(proc)
+        return proc
+
+    def _kill_all(self, errors: list[str]) -> None:
+        procs = [p for p in self._procs if p.poll() is None]
+        daemons = [d for d in self._daemons if d.alive()]
+        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 3.0)):
+            for proc in procs:
+                if proc.poll() is None:  # not reaped, so the pid is still ours
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, sig)
+            for daemon in daemons:
+                if daemon.alive():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(daemon.pid, sig)
+            try:
+                wait_until(
+                    lambda: all(p.poll() is not None for p in procs) and not any(d.alive() for d in daemons),
+                    grace,
+                    interval=0.02,
+                    message="processes to exit",
+                )
+                return
+            except TimeoutError:
+                continue
+        for proc in procs:
+            if proc.poll() is None:
+                errors.append(f"process {proc.pid} ({proc.args!r}) survived SIGKILL")
+        for daemon in daemons:
+            if daemon.alive():
+                errors.append(f"{daemon.label} (pid {daemon.pid}) survived SIGKILL")
+
+    # ------------------------------------------------------------ namespaces
+
+    def _add_netns(self, ns: str) -> None:
+        # Registered first: stop() then deletes it even if `ip netns add` half-worked.
+        self._netns.append(ns)
+        self._cmd(["ip", "netns", "add", ns])
+
+    def _delete_netns(self, ns: str) -> None:
+        if not Path("/run/netns", ns).exists():
+            return
+        # Anything still inside (e.g. grandchildren of host.popen) is ours by construction.
+        listing = _run(["ip", "netns", "pids", ns], check=False, timeout=10.0)
+        pids = listing.stdout.split()
+        strays = [int(p) for p in pids if p.isdigit() and pid_alive(int(p))]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in strays:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            try:
+                wait_until(
+                    lambda: not any(pid_alive(p) for p in strays),
+                    3.0,
+                    message="strays to exit",
+                )
+                break
+            except TimeoutError:
+                continue
+        _run(["ip", "netns", "delete", ns], timeout=10.0)
+
+    # ------------------------------------------------------------ CLI helpers
+
+    def _dbctl(self, tool: str, remote: str, args: Sequence[str]) -> str:
+        # --timeout bounds waits inside the tool (--wait=hv, wait-until).
+        timeout = f"--timeout={int(self.timeout)}"
+        return self._cmd([tool, f"--db={remote}", timeout, *args])
+
+    def nbctl(self, *args: str) -> str:
+        """ovn-nbctl against the private NB; returns stdout, raises CommandError."""
+        return self._dbctl("ovn-nbctl", self.nb_remote, args)
+
+    def sbctl(self, *args: str) -> str:
+        """ovn-sbctl against the private SB."""
+        return self._dbctl("ovn-sbctl", self.sb_remote, args)
+
+    def ovs_vsctl(self, *args: str) -> str:
+        """ovs-vsctl against the private conf DB."""
+        return self._dbctl("ovs-vsctl", self.ovs_remote, args)
+
+    def ovs_ofctl(self, *args: str) -> str:
+        """ovs-ofctl; a bridge name resolves to <rundir>/<bridge>.mgmt via OVS_RUNDIR."""
+        return self._cmd(["ovs-ofctl", *args])
+
+    def ovs_appctl(self, target: str, *args: str) -> str:
+        """ovs-appctl; target is a daemon name, "nb"/"sb"/"conf", or a .ctl path."""
+        ctl = {
+            "nb": "ovsdb-server-nb.ctl",
+            "sb": "ovsdb-server-sb.ctl",
+            "conf": "ovsdb-server-conf.ctl",
+        }.get(target)
+        resolved = str(self.rundir / ctl) if ctl else target
+        # Daemon names resolve through <OVS_RUNDIR>/<name>.pid -> <name>.<pid>.ctl.
+        return self._cmd(["ovs-appctl", f"--timeout={int(self.timeout)}", "-t", resolved, *args])
+
+    def log_tails(self, lines: int = 15) -> str:
+        """Last lines of every daemon log, for failure messages."""
+        if self._rundir is None or not self._rundir.exists():
+            return "(no logs)"
+        parts = []
+        for log in sorted(self._rundir.glob("*.log")):
+            try:
+                tail = log.read_text(errors="replace").splitlines()[-lines:]
+            except OSError as exc:
+                tail = [f"<unreadable: {exc}>"]
+            parts.append(f"--- {log.name} ---\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------ topology
+
+    def _require_started(self) -> None:
+        if self._state != "started":
+            raise OvnTestbedError("stack not started")
+
+    def add_switch(self, name: str, subnet_cidr: str) -> str:
+        self._require_started()
+        self._switches[name] = ipaddress.IPv4Network(subnet_cidr)
+        self.nbctl("ls-add", name)
+        return name
+
+    def add_router(self, name: str) -> str:
+        self._require_started()
+        self._routers.add(name)
+        self.nbctl("lr-add", name)
+        return name
+
+    def connect_router(self, router: str, switch: str, router_ip_cidr: str, mac: str) -> str:
+        """Attach router to switch; returns the router port name."""
+        self._require_started()
+        if router not in self._routers or switch not in self._switches:
+            raise ValueError(f"unknown router {router!r} or switch {switch!r}")
+        lrp, lsp = f"{router}-{switch}", f"{switch}-{router}"
+        self.nbctl(
+            "lrp-add", router, lrp, mac, router_ip_cidr,
+            "--", "lsp-add", switch, lsp,
+            "--", "lsp-set-type", lsp, "router",
+            "--", "lsp-set-addresses", lsp, "router",
+            "--", "lsp-set-options", lsp, f"router-port={lrp}",
+        )  # fmt: skip
+        return lrp
+
+    def add_host(
+        self,
+        switch: str,
+        name: str,
+        ip_cidr: str,
+        gateway: str | None = None,
+        mac: str | None = None,
+    ) -> Host:
+        """Create a namespace on ``switch`` and wait until its port is bound."""
+        self._require_started()
+        if not _NAME_RE.match(name) or name == "ovs":
+            raise ValueError(f"bad host name {name!r}")
+        if name in self._hosts:
+            raise ValueError(f"host {name!r} exists")
+        if switch not in self._switches:
+            raise ValueError(f"unknown switch {switch!r} (use add_switch)")
+        subnet = self._switches[switch]
+        iface_ip = ipaddress.IPv4Interface(ip_cidr if "/" in ip_cidr else f"{ip_cidr}/{subnet.prefixlen}")
+        if iface_ip.ip not in subnet:
+            raise ValueError(f"{iface_ip} is outside {switch} subnet {subnet}")
+        # MAC derived from the IP: readable, and unique within the private stack.
+        mac = mac or "0a:58:" + ":".join(f"{b:02x}" for b in iface_ip.ip.packed)
+        self._host_index += 1
+        ns = f"{self.prefix}-{name}"
+        peer = f"{self.prefix}o{self._host_index}"
+        tmp_inner = f"{self.prefix}i{self._host_index}"
+        iface = "eth0"
+
+        self._add_netns(ns)
+        # Created in the OVS namespace, inner end moved straight into the host's.
+        self._cmd(
+            ["ip", "-n", self.ovs_netns, "link", "add", peer, "type", "veth",
+             "peer", "name", tmp_inner, "netns", ns]
+        )  # fmt: skip
+        inner = [
+            # No IPv6: keeps DAD/router-solicitation noise out of the datapath.
+            "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6",
+            "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6",
+            f"ip link set dev {tmp_inner} name {iface}",
+            f"ip link set dev {iface} address {mac}",
+            f"ip addr add {iface_ip.with_prefixlen} dev {iface}",
+            # TCP through the userspace datapath fails silently with TX checksum offload.
+            f"ethtool -K {iface} tx off >/dev/null",
+            f"ip link set dev {iface} up",
+            "ip link set dev lo up",
+        ]
+        if gateway is not None:
+            inner.append(f"ip route add default via {ipaddress.IPv4Address(gateway)}")
+        self._cmd(["ip", "netns", "exec", ns, "sh", "-ec", "\n".join(inner)])
+        self._cmd(
+            ["ip", "netns", "exec", self.ovs_netns, "sh", "-ec",
+             f"ethtool -K {peer} tx off >/dev/null\nip link set dev {peer} up"]
+        )  # fmt: skip
+
+        host = Host(
+            name=name,
+            netns=ns,
+            ip=str(iface_ip.ip),
+            prefixlen=iface_ip.network.prefixlen,
+            mac=mac,
+            gateway=gateway,
+            switch=switch,
+            lsp=name,
+            iface=iface,
+            peer=peer,
+            _stack=self,
+        )
+        self._hosts[name] = host
+        addresses = f"{mac} {iface_ip.ip}"
+        self.nbctl("lsp-add", switch, name, "--", "lsp-set-addresses", name, addresses)
+        self.ovs_vsctl(
+            "add-port", self.bridge, peer,
+            "--", "set", "Interface", peer, f'external_ids:iface-id="{name}"',
+        )  # fmt: skip
+        # up=true once ovn-controller has claimed the port and installed its flows.
+        try:
+            self.nbctl("wait-until", "Logical_Switch_Port", name, "up=true")
+        except CommandError as exc:
+            raise OvnTestbedError(f"port {name} never came up: {exc}\n{self.log_tails()}") from exc
+        return host
+
+    def start_http_server(
+        self, host: Host, port: int = 8080, timeout: float = 10.0
+    ) -> subprocess.Popen[bytes]:
+        """Serve GET -> "<host.name>\\n" on port inside the host; wait until it accepts."""
+        proc = host.popen(sys.executable, "-c", _HTTP_SERVER, host.name, str(port))
+
+        def ready() -> bool:
+            if proc.poll() is not None:  # fail fast instead of waiting out the deadline
+                msg = f"HTTP server on {host.name} exited with {proc.returncode}"
+                raise OvnTestbedError(f"{msg}\n{self.log_tails()}")
+            # The listener must be this process's: another server on the port
+            # would answer the probe while ours dies of EADDRINUSE.
+            if not _listens_on(proc.pid, port):
+                return False
+            probe = host.run(sys.executable, "-c", _TCP_PROBE, str(port), check=False)
+            return probe.returncode == 0
+
+        what = f"HTTP server on {host.name}:{port}"
+        try:
+            wait_until(ready, timeout, interval=0.02, message=what)
+        except TimeoutError as exc:
+            raise OvnTestbedError(f"{exc}\n{self.log_tails()}") from exc
+        return proc
+
+
+# ---------------------------------------------------------------- demo
+
+
+def _demo(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Bring up a private OVN stack with HTTP backends.")
+    parser.add_argument("--backends", type=int, default=3)
+    parser.add_argument("--subnet", default="10.0.0.0/24")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--no-hold", action="store_true", help="tear down right away")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if reasons := missing_prerequisites():
+        print("cannot run: " + "; ".join(reasons), file=sys.stderr)
+        return 2
+    net = ipaddress.IPv4Network(args.subnet)
+    addrs = list(net.hosts())
+    gw = str(addrs[0])
+    with OvnStack() as stack:
+        stack.add_switch("sw0", args.subnet)
+        stack.add_router("lr0")
+        stack.connect_router("lr0", "sw0", f"{gw}/{net.prefixlen}", "0a:58:00:00:00:01")
+        client = stack.add_host("sw0", "client", f"{addrs[9]}/{net.prefixlen}", gw)
+        for i in range(1, args.backends + 1):
+            backend = stack.add_host("sw0", f"backend{i}", f"{addrs[9 + i]}/{net.prefixlen}", gw)
+            stack.start_http_server(backend, args.port)
+        print(f"stack up in {stack.start_seconds:.2f}s, run dir {stack.rundir}")
+        print(f"  nb_remote  {stack.nb_remote}")
+        print(f"  sb_remote  {stack.sb_remote}")
+        print(f"  ovs_remote {stack.ovs_remote}")
+        for host in stack.hosts.values():
+            print(f"  {host.name:10} {host.ip_cidr:16} netns {host.netns}")
+        print(f"e.g. ovn-nbctl --db={stack.nb_remote} lb-list")
+        url = f"http://{addrs[10]}:{args.port}/"
+        print(f"     ip netns exec {client.netns} curl -s --noproxy '*' {url}")
+        if not args.no_hold:
+            try:
+                input("press Enter (or Ctrl-C) to tear down... ")
+            except (KeyboardInterrupt, EOFError):
+                print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_demo())
