@@ -164,3 +164,96 @@ def make_server(tmp_path: Path) -> Iterator[type[Server]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("NO_PROXY", "*")
+
+
+# --- helpers added for the auth / watch / persistence tests ------------------------
+
+
+def bearer(token: str | None) -> str | None:
+    return f"Bearer {token}" if token else None
+
+
+class Watcher:
+    """Reads one WatchLoadBalancers stream (gRPC or Connect) on a background thread
+    into a queue, so a test waits for each event with a deadline instead of sleeping."""
+
+    def __init__(
+        self,
+        srv: Server,
+        transport: str,
+        request: object = None,
+        authorization: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        import queue
+
+        from limiquantix.network.v1 import network_service_pb2 as pb
+        from limiquantix.network.v1.network_service_connect import LoadBalancerServiceClientSync
+
+        req = request if request is not None else pb.WatchLoadBalancersRequest()
+        self.transport = transport
+        self.events: queue.Queue[object] = queue.Queue()
+        self._call: grpc.Future | None = None
+        stream: Iterator[object]
+        if transport == "grpc":
+            metadata = (("authorization", authorization),) if authorization else None
+            self._call = srv.stub.WatchLoadBalancers(req, metadata=metadata, timeout=timeout)
+            stream = self._call
+        elif transport == "connect":
+            client = LoadBalancerServiceClientSync(srv.http_url)
+            headers = {"authorization": authorization} if authorization else None
+            stream = client.watch_load_balancers(req, headers=headers, timeout_ms=int(timeout * 1000))
+        else:
+            raise ValueError(transport)
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: Iterator[object]) -> None:
+        try:
+            for item in stream:
+                self.events.put(item)
+        except Exception as exc:  # the stream's end travels to the test as a value
+            self.events.put(exc)
+        else:
+            self.events.put(EOFError("stream ended"))
+
+    def next(self, timeout: float = 10.0):  # -> pb.WatchLoadBalancersResponse
+        """The next event; raises the error that ended the stream, or fails after `timeout`."""
+        import queue
+
+        try:
+            item = self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no watch event within {timeout} s") from None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def snapshot(self, timeout: float = 10.0) -> list:
+        """The EXISTING load balancers, up to and including SNAPSHOT_COMPLETE."""
+        from limiquantix.network.v1 import network_service_pb2 as pb
+
+        found = []
+        while True:
+            event = self.next(timeout)
+            if event.type == pb.WatchLoadBalancersResponse.SNAPSHOT_COMPLETE:
+                return found
+            assert event.type == pb.WatchLoadBalancersResponse.EXISTING, event
+            found.append(event.load_balancer)
+
+    def error(self, timeout: float = 10.0) -> BaseException:
+        """The exception that ended the stream (events before it are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.next(max(deadline - time.monotonic(), 0.01))
+            except AssertionError:
+                raise
+            except Exception as exc:
+                return exc
+
+    def close(self) -> None:
+        """Cancels a gRPC stream; a Connect stream ends at its deadline or with its server."""
+        if self._call is not None:
+            self._call.cancel()
+            self._thread.join(5)

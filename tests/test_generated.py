@@ -11,9 +11,7 @@ BUF = ROOT / ".venv" / "bin" / "buf"
 
 
 def _buf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BUF), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([str(BUF), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_buf_lint_passes():
@@ -28,9 +26,7 @@ def test_generated_code_is_current(tmp_path: Path):
     committed = ROOT / "generated"
     fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
     committed_files = sorted(
-        p.relative_to(committed)
-        for p in committed.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+        p.relative_to(committed) for p in committed.rglob("*") if p.is_file() and "__pycache__" not in p.parts
     )
     assert fresh_files == committed_files, "generated/ has other files; run scripts/gen-proto"
     stale = [str(f) for f in fresh_files if not filecmp.cmp(fresh / f, committed / f, shallow=False)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -144,6 +145,8 @@ class LoadBalancer:
     provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
     status_reason: str = ""
+    # Bumped by every change OVN must realize; status write-backs leave it alone.
+    revision: int = 1
 
     def listener(self, listener_id: str) -> Listener:
         for listener in self.listeners:
@@ -243,6 +246,8 @@ def check_expected_codes(p: Problems, path: str, codes: str) -> None:
 def check_monitor(p: Problems, path: str, hm: HealthMonitor) -> None:
     if not hm.delay > 0:
         p.add(_join(path, "delay"), "must be greater than 0 seconds")
+    elif not math.isfinite(hm.delay):
+        p.add(_join(path, "delay"), "must be a finite number of seconds")
     if not 0 < hm.timeout <= max(hm.delay, 0):
         p.add(_join(path, "timeout"), "must be greater than 0 and at most delay")
     if not 1 <= hm.max_retries <= 10:
@@ -305,17 +310,23 @@ def check_listener(p: Problems, path: str, li: Listener, vip_version: int | None
 
 
 def check_unique_listeners(p: Problems, lb: LoadBalancer, path_of: dict[str, str]) -> None:
-    """One listener per (L4 protocol, port): OVN keys a VIP by address and port."""
+    """One listener per (L4 protocol, port): OVN keys a VIP by address and port.
+
+    `path_of` maps the listeners this request adds or changes to the path of their port: a
+    clash is reported there, naming the other listener by its request path or its stored id.
+    """
     seen: dict[tuple[str, int], Listener] = {}
     for li in lb.listeners:
         key = (li.protocol.l4, li.port)
-        if key in seen:
-            other = seen[key]
-            p.add(
-                path_of.get(li.id, "listeners"),
-                f"port {li.port}/{li.protocol.l4} is already used by listener {other.id} ({other.protocol})",
-            )
-        seen.setdefault(key, li)
+        first = seen.setdefault(key, li)
+        if first is li:
+            continue
+        blamed, other = (li, first) if li.id in path_of else (first, li)
+        name = path_of[other.id].removesuffix(".port") if other.id in path_of else f"listener {other.id}"
+        p.add(
+            path_of.get(blamed.id, "listeners"),
+            f"port {li.port}/{li.protocol.l4} is already used by {name} ({other.protocol})",
+        )
 
 
 def check_load_balancer(p: Problems, lb: LoadBalancer) -> None:
@@ -372,4 +383,6 @@ def changed(old: LoadBalancer, new: LoadBalancer, now: float) -> LoadBalancer:
     status = old.provisioning_status
     if status is not ProvisioningStatus.PENDING_CREATE:
         status = ProvisioningStatus.PENDING_UPDATE
-    return replace(new, provisioning_status=status, status_reason="", updated_at=now)
+    return replace(
+        new, provisioning_status=status, status_reason="", updated_at=now, revision=old.revision + 1
+    )

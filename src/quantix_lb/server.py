@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import signal
 import socket
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ def split_addr(addr: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not host:
         raise StartupError(f"address {addr!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def join_addr(host: str, port: int) -> str:
+    """HOST:PORT as clients dial it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _loopback(host: str) -> bool:
@@ -110,6 +116,7 @@ class ControlPlane:
         self.grpc_port = 0
         self.http_port = 0
         self._store: Store | None = None
+        self._hub = WatchHub()
         self._grpc: grpc.aio.Server | None = None
         self._http: _HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -130,8 +137,12 @@ class ControlPlane:
         http_sock = _bind(http_host, http_port)
 
         self._store = Store(s.data_dir / "quantix-lb.db")
-        self._store.open()
-        core = LoadBalancerCore(self._store, WatchHub())
+        try:
+            self._store.open()
+        except (OSError, sqlite3.Error) as exc:
+            self._store = None
+            raise StartupError(f"cannot open the store in {s.data_dir}: {exc}") from exc
+        core = LoadBalancerCore(self._store, self._hub)
         self._store.subscribe(core.publish)
         dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
 
@@ -172,13 +183,15 @@ class ControlPlane:
             await asyncio.sleep(0.01)
         log.info(
             "serve.ready",
-            grpc=f"{grpc_host}:{self.grpc_port}",
-            http=f"{http_host}:{self.http_port}",
+            grpc=join_addr(grpc_host, self.grpc_port),
+            http=join_addr(http_host, self.http_port),
             data_dir=str(s.data_dir),
             auth=auth.enabled,
         )
 
     async def stop(self) -> None:
+        # Open watch streams would otherwise hold both servers to their grace periods.
+        self._hub.close()
         if self._http and self._http_task:
             self._http.should_exit = True
             with contextlib.suppress(Exception):
@@ -193,9 +206,13 @@ class ControlPlane:
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, reuse_port=False)
+        sock = socket.create_server((host, port), family=family, reuse_port=False)
     except OSError as exc:
         raise StartupError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from exc
+    # create_server leaves proto 0, which accepted sockets inherit, and asyncio only
+    # sets TCP_NODELAY on IPPROTO_TCP sockets: without it every keep-alive response
+    # waits ~40 ms on Nagle and delayed ACKs.
+    return socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
 async def run(settings: Settings) -> None:

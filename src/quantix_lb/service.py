@@ -123,8 +123,9 @@ class LoadBalancerCore:
                 not req.network_id or lb.network_id == req.network_id
             )
 
-        # Subscribe before the snapshot so nothing falls between the two; a
-        # change seen in both arrives again as UPDATED, which clients apply idempotently.
+        # Subscribe before the snapshot so nothing falls between the two: a change
+        # committed during the snapshot may arrive twice (EXISTING, then its own
+        # event); every event carries the whole load balancer, so applying both is safe.
         sub = self._hub.subscribe()
         changes = sub.changes()
         try:
@@ -394,7 +395,9 @@ def _decode_token(token: str, scope: str) -> int:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         after, token_scope = int(data["a"]), data["s"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        if not 0 <= after < 2**63:  # a SQLite integer
+            raise ValueError(after)
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
         raise ApiError.invalid([Violation("page_token", "is not a token this server issued")]) from None
     if token_scope != scope:
         raise ApiError.invalid([Violation("page_token", "belongs to a listing with other filters")])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import json
 import queue
 import sqlite3
@@ -89,6 +90,11 @@ def load(doc: str) -> model.LoadBalancer:
     return _build(model.LoadBalancer, json.loads(doc))
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _build(hint: Any, value: Any) -> Any:
     """Rebuilds typed dataclasses from JSON using their own type hints."""
     if value is None:
@@ -100,7 +106,7 @@ def _build(hint: Any, value: Any) -> Any:
     if origin is tuple:
         return tuple(_build(typing.get_args(hint)[0], v) for v in value)
     if dataclasses.is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
+        hints = _hints(hint)
         return hint(**{k: _build(hints[k], v) for k, v in value.items() if k in hints})
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)

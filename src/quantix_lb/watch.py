@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
 
 from quantix_lb.errors import ApiError, Code
 from quantix_lb.store import Change
@@ -12,10 +12,16 @@ QUEUE_LIMIT = 4096
 
 
 class Subscription:
+    """One stream's queue of changes. It is its own async iterator so that
+    `aclose()` unsubscribes even when iteration never started (a stream that
+    ends during its snapshot must not stay subscribed)."""
+
     def __init__(self, hub: WatchHub) -> None:
         self._hub = hub
-        self._queue: asyncio.Queue[Change] = asyncio.Queue(QUEUE_LIMIT)
+        # None wakes a waiting reader after close().
+        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = False
+        self.closed = False
 
     def offer(self, change: Change) -> None:
         try:
@@ -24,24 +30,47 @@ class Subscription:
             # A stalled reader must not hold memory or slow writers: end its stream.
             self.overflowed = True
 
-    async def changes(self) -> AsyncIterator[Change]:
-        try:
-            while True:
-                if self.overflowed and self._queue.empty():
-                    raise ApiError(Code.ABORTED, "watch fell behind the changes; reconnect")
-                yield await self._queue.get()
-        finally:
-            self._hub.unsubscribe(self)
+    def close(self) -> None:
+        """Ends the stream (the server is stopping): the reader gets UNAVAILABLE."""
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    def changes(self) -> Subscription:
+        return self
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Change:
+        while True:
+            if self.closed:
+                raise ApiError(Code.UNAVAILABLE, "server is shutting down; reconnect")
+            if self.overflowed and self._queue.empty():
+                raise ApiError(Code.ABORTED, "watch fell behind the changes; reconnect")
+            change = await self._queue.get()
+            if change is not None:
+                return change
+
+    async def aclose(self) -> None:
+        self._hub.unsubscribe(self)
 
 
 class WatchHub:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._closed = False
 
     def subscribe(self) -> Subscription:
         sub = Subscription(self)
-        self._subscriptions.add(sub)
+        if self._closed:
+            sub.close()
+        else:
+            self._subscriptions.add(sub)
         return sub
+
+    def __len__(self) -> int:
+        return len(self._subscriptions)
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.discard(sub)
@@ -50,3 +79,10 @@ class WatchHub:
         for sub in list(self._subscriptions):
             for change in changes:
                 sub.offer(change)
+
+    def close(self) -> None:
+        """Ends every open stream so shutdown does not wait on idle watchers."""
+        self._closed = True
+        for sub in list(self._subscriptions):
+            sub.close()
+        self._subscriptions.clear()

@@ -8,9 +8,10 @@ from typing import Any
 from connectrpc.code import Code as ConnectCode
 from connectrpc.errors import ConnectError
 from connectrpc.request import RequestContext
+from google.protobuf import json_format, message
 
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceASGIApplication
-from quantix_lb.api.dispatch import Dispatcher, Method, to_status
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status, undecodable
 from quantix_lb.errors import ApiError
 
 
@@ -56,5 +57,15 @@ class _Service:
         return call
 
 
+class _App(LoadBalancerServiceASGIApplication):
+    """connect-python decodes a unary request before calling the service and answers a
+    decode failure as UNKNOWN (HTTP 500); here it is INVALID_ARGUMENT, as on REST and gRPC."""
+
+    async def _handle_error(self, exc: Exception, ctx: Any, send: Any) -> None:
+        if isinstance(exc, json_format.ParseError | message.DecodeError | UnicodeDecodeError):
+            exc = to_connect_error(undecodable(exc))
+        await super()._handle_error(exc, ctx, send)
+
+
 def app(dispatcher: Dispatcher, read_max_bytes: int) -> LoadBalancerServiceASGIApplication:
-    return LoadBalancerServiceASGIApplication(_Service(dispatcher), read_max_bytes=read_max_bytes)
+    return _App(_Service(dispatcher), read_max_bytes=read_max_bytes)

@@ -18,7 +18,7 @@ from google.protobuf import descriptor, message, message_factory
 from google.rpc import error_details_pb2, status_pb2
 
 from quantix_lb.auth import Authenticator
-from quantix_lb.errors import ApiError, Code
+from quantix_lb.errors import ApiError, Code, Violation
 
 log = structlog.get_logger("quantix_lb.rpc")
 
@@ -71,6 +71,13 @@ def to_status(err: ApiError) -> status_pb2.Status:
         )
         status.details.add().Pack(detail)
     return status
+
+
+def undecodable(exc: Exception, where: str = "body") -> ApiError:
+    """A request that is not the method's input message: bad JSON, wrong types, corrupt bytes."""
+    if isinstance(exc, UnicodeDecodeError):
+        return ApiError.invalid([Violation(where, "is not valid UTF-8")])
+    return ApiError.invalid([Violation(where, str(exc))])
 
 
 class Dispatcher:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import message
 
-from quantix_lb.api.dispatch import Dispatcher, Method, to_status
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status, undecodable
 from quantix_lb.errors import ApiError
 
 
@@ -26,16 +27,35 @@ async def _abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
     )
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not the input message (grpc would answer UNKNOWN)."""
+
+    def __init__(self, error: ApiError) -> None:
+        self.error = error
+
+
+def _decoder(method: Method) -> Callable[[bytes], Any]:
+    def decode(data: bytes) -> Any:
+        try:
+            return method.input.FromString(data)
+        except message.DecodeError as exc:
+            return _Undecodable(undecodable(exc))
+
+    return decode
+
+
 def _unary(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if isinstance(request, _Undecodable):
+                raise request.error
             return await dispatcher.unary(method, request, _authorization(context), "grpc")
         except ApiError as err:
             await _abort(context, err)
 
     return grpc.unary_unary_rpc_method_handler(
         behavior,
-        request_deserializer=method.input.FromString,
+        request_deserializer=_decoder(method),
         response_serializer=method.output.SerializeToString,
     )
 
@@ -43,6 +63,8 @@ def _unary(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
 def _stream(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
+            if isinstance(request, _Undecodable):
+                raise request.error
             async for item in dispatcher.stream(method, request, _authorization(context), "grpc"):
                 yield item
         except ApiError as err:
@@ -50,7 +72,7 @@ def _stream(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
 
     return grpc.unary_stream_rpc_method_handler(
         behavior,
-        request_deserializer=method.input.FromString,
+        request_deserializer=_decoder(method),
         response_serializer=method.output.SerializeToString,
     )
 

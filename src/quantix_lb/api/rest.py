@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from quantix_lb.api.dispatch import Dispatcher, Method, to_status
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status, undecodable
 from quantix_lb.errors import ApiError, Code, Violation
 
 HTTP_STATUS = {
@@ -75,8 +75,8 @@ def _parse(method: Method, request: Request, body: bytes) -> Any:
         params: dict[str, Any] = {} if rule.body == "*" else dict(request.query_params)
         params.update(request.path_params)
         json_format.ParseDict(params, msg)
-    except json_format.ParseError as exc:
-        raise ApiError.invalid([Violation("body" if rule.body else "query", str(exc))]) from exc
+    except (json_format.ParseError, UnicodeDecodeError) as exc:
+        raise undecodable(exc, "body" if rule.body else "query") from exc
     return msg
 
 

@@ -1,0 +1,1 @@
+"""OVN Northbound realization: translation, commands, the IDL owner, the embedded NB."""

@@ -1,0 +1,133 @@
+"""One small command per Northbound change; a step composes them into one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ovs.db import data
+from ovs.db import idl as ovs_idl
+
+from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY, LbRow
+
+LB_COLUMNS = ("name", "protocol", "vips", "selection_fields", "options", "external_ids")
+
+
+class Command(Protocol):
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None: ...
+
+
+def column_value(row: LbRow, column: str) -> Any:
+    """An LbRow column in python-ovs's form (optional scalars are lists)."""
+    value = getattr(row, column)
+    if column == "protocol":
+        return [value]
+    if column == "selection_fields":
+        return list(value)
+    if column in ("vips", "options", "external_ids"):
+        return dict(value)
+    return value
+
+
+def _plain(value: Any, _base: Any) -> Any:
+    return value
+
+
+def raw(row: ovs_idl.Row, column: str) -> Any:
+    """A column of the replica as plain Python (references stay UUIDs).
+
+    python-ovs rebuilds and re-validates a column on every attribute read,
+    which costs milliseconds across thousands of rows; reading the replica's
+    datum is enough for rows we are not changing in an open transaction."""
+    datum = row._data.get(column) if row._data else None
+    if datum is None:  # the replica leaves out columns that hold their default
+        datum = data.Datum.default(row._table.columns[column].type)
+    return datum.to_python(_plain)
+
+
+def drifted(actual: ovs_idl.Row, want: LbRow) -> list[str]:
+    """Columns whose NB value differs from what we want (sets come back sorted)."""
+    return [c for c in LB_COLUMNS if raw(actual, c) != column_value(want, c)]
+
+
+def datapath(idl: ovs_idl.Idl, dp_uuid: uuid.UUID) -> ovs_idl.Row | None:
+    for table in ("Logical_Switch", "Logical_Router"):
+        row = idl.tables[table].rows.get(dp_uuid)
+        if row is not None:
+            return row
+    return None
+
+
+@dataclass(frozen=True)
+class CreateLoadBalancer:
+    row: LbRow
+    datapaths: frozenset[uuid.UUID]
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        lb = txn.insert(idl.tables["Load_Balancer"])
+        for column in LB_COLUMNS:
+            setattr(lb, column, column_value(self.row, column))
+        for dp_uuid in self.datapaths:
+            dp = datapath(idl, dp_uuid)
+            if dp is not None:
+                dp.addvalue("load_balancer", lb.uuid)
+
+
+@dataclass(frozen=True)
+class SetLoadBalancer:
+    lb_uuid: uuid.UUID
+    row: LbRow
+    columns: tuple[str, ...]
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        lb = idl.tables["Load_Balancer"].rows.get(self.lb_uuid)
+        if lb is not None:
+            for column in self.columns:
+                setattr(lb, column, column_value(self.row, column))
+
+
+@dataclass(frozen=True)
+class DeleteLoadBalancer:
+    """Logical_Switch/Router hold weak references: deleting the row detaches it."""
+
+    lb_uuid: uuid.UUID
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        lb = idl.tables["Load_Balancer"].rows.get(self.lb_uuid)
+        if lb is not None:
+            lb.delete()
+
+
+@dataclass(frozen=True)
+class Attach:
+    datapath: uuid.UUID
+    lb_uuid: uuid.UUID
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        dp = datapath(idl, self.datapath)
+        if dp is not None:
+            dp.addvalue("load_balancer", self.lb_uuid)
+
+
+@dataclass(frozen=True)
+class Detach:
+    datapath: uuid.UUID
+    lb_uuid: uuid.UUID
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        dp = datapath(idl, self.datapath)
+        if dp is not None:
+            dp.delvalue("load_balancer", self.lb_uuid)
+
+
+@dataclass(frozen=True)
+class CreateSwitch:
+    """Embedded mode only: a network first used by a load balancer, marked as ours."""
+
+    network_id: str
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        ls = txn.insert(idl.tables["Logical_Switch"])
+        ls.name = self.network_id
+        ls.external_ids = {OWNER_KEY: OWNER, NETWORK_ID_KEY: self.network_id}

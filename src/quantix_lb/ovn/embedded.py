@@ -1,0 +1,163 @@
+"""The embedded Northbound: our own ovsdb-server with the OVN NB schema.
+
+Used when `serve` gets no --ovn-nb, so a fresh machine needs no OVN set-up.
+The server runs as our child (it gets SIGTERM if we die, even by kill -9),
+listens on a unix socket under the data dir, and is restarted if it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SCHEMA_CANDIDATES = (
+    os.environ.get("QUANTIX_OVN_NB_SCHEMA", ""),
+    "/usr/share/ovn/ovn-nb.ovsschema",
+    "/usr/local/share/ovn/ovn-nb.ovsschema",
+)
+_PR_SET_PDEATHSIG = 1
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
+    if not found:
+        raise FileNotFoundError(
+            f"{name} not found: install openvswitch-common and ovn-common (scripts/setup does)"
+            " or point --ovn-nb at an existing OVN Northbound"
+        )
+    return found
+
+
+def _schema() -> str:
+    for path in SCHEMA_CANDIDATES:
+        if path and Path(path).is_file():
+            return path
+    raise FileNotFoundError("OVN NB schema (ovn-nb.ovsschema) not found: install ovn-common")
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class EmbeddedNb:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "nb.sock"
+
+    @property
+    def remote(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    def _prepare(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        db = self.directory / "nb.db"
+        tool, schema = _tool("ovsdb-tool"), _schema()
+        if not db.exists():
+            subprocess.run([tool, "create", str(db), schema], check=True, capture_output=True)
+        elif (
+            subprocess.run(
+                [tool, "needs-conversion", str(db), schema], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            == "yes"
+        ):
+            subprocess.run([tool, "convert", str(db), schema], check=True, capture_output=True)
+            log.info("ovn.embedded_nb_converted", schema=schema)
+        self._kill_stale()
+
+    def _kill_stale(self) -> None:
+        """A server left by a previous run on this data dir holds the socket."""
+        pidfile = self.directory / "ovsdb-server.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"ovsdb-server" in cmdline and str(self.directory).encode() in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    def _spawn(self) -> None:
+        d = self.directory
+        self._proc = subprocess.Popen(
+            [
+                _tool("ovsdb-server"),
+                str(d / "nb.db"),
+                f"--remote=punix:{self.socket_path}",
+                f"--unixctl={d / 'ovsdb-server.ctl'}",
+                f"--pidfile={d / 'ovsdb-server.pid'}",
+                f"--log-file={d / 'ovsdb-server.log'}",
+                "--no-chdir",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"ovsdb-server exited with {self._proc.returncode}; see {d / 'ovsdb-server.log'}"
+                )
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(self.socket_path))
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
+
+    def start(self) -> None:
+        self._prepare()
+        self._spawn()
+        log.info("ovn.embedded_nb_started", remote=self.remote, pid=self._proc and self._proc.pid)
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            await asyncio.sleep(0.2)
+            if self._proc is None or self._proc.poll() is None:
+                continue
+            log.error("ovn.embedded_nb_exited", code=self._proc.returncode, restart_in_s=backoff)
+            await asyncio.sleep(backoff)
+            if self._stopping:
+                return
+            try:
+                await asyncio.to_thread(self._spawn)
+                backoff = 0.2
+            except (RuntimeError, OSError) as exc:
+                log.error("ovn.embedded_nb_restart_failed", error=str(exc))
+                backoff = min(backoff * 2, 10.0)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._supervisor:
+            self._supervisor.cancel()
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                await asyncio.to_thread(self._proc.wait, 5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()

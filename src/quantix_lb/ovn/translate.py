@@ -1,0 +1,161 @@
+"""Pure translation: a load balancer in, the OVN Northbound rows it needs out.
+
+One Load_Balancer row per listener. OVN has no weights and no per-member admin
+state, so both are expressed in the `vips` backend list:
+
+- Only members that may take new connections are listed: admin ONLINE, weight
+  above 0 and not found unhealthy (operating status ERROR).
+- A backend repeated in a vips value gets one OpenFlow select bucket per
+  repetition, so a member of weight w is listed w/g times (g = gcd of the
+  listed weights). The list is capped at MAX_BACKEND_ENTRIES; beyond that each
+  member gets round(w * cap / total) entries, at least one.
+- ROUND_ROBIN is OVN's default selection: a hash over the packet (dp_hash), so
+  connections spread evenly in aggregate rather than strictly in turn.
+- With no member listed the VIP rejects (TCP RST / ICMP unreachable) instead of
+  silently dropping.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from quantix_lb import model
+
+OWNER_KEY = "quantix:owner"
+OWNER = "quantix-lb"
+LB_ID_KEY = "quantix:lb-id"
+LISTENER_ID_KEY = "quantix:listener-id"
+PROJECT_ID_KEY = "quantix:project-id"
+NETWORK_ID_KEY = "quantix:network-id"
+REVISION_KEY = "quantix:revision"
+MAX_BACKEND_ENTRIES = 256
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class LbRow:
+    """The desired content of one OVN Load_Balancer row."""
+
+    name: str
+    protocol: str
+    vips: Pairs
+    selection_fields: tuple[str, ...]
+    options: Pairs
+    external_ids: Pairs
+
+    @property
+    def listener_id(self) -> str:
+        return dict(self.external_ids)[LISTENER_ID_KEY]
+
+
+def endpoint(address: str, port: int) -> str:
+    """OVN's spelling of address:port; IPv6 addresses go in brackets."""
+    if ipaddress.ip_address(address).version == 6:
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+def eligible(member: model.Member) -> bool:
+    return (
+        member.admin_state is model.AdminState.ONLINE
+        and member.weight > 0
+        and member.operating_status is not model.OperatingStatus.ERROR
+    )
+
+
+def repetitions(weights: list[int], cap: int = MAX_BACKEND_ENTRIES) -> list[int]:
+    """How many times each member is listed so buckets follow the weights."""
+    if not weights:
+        return []
+    g = math.gcd(*weights)
+    reps = [w // g for w in weights]
+    total = sum(reps)
+    if total <= cap:
+        return reps
+    return [max(1, round(w * cap / sum(weights))) for w in weights]
+
+
+def backends(pool: model.Pool) -> str:
+    members = [m for m in pool.members if eligible(m)]
+    reps = repetitions([m.weight for m in members])
+    return ",".join(
+        entry for m, n in zip(members, reps, strict=True) for entry in [endpoint(m.address, m.port)] * n
+    )
+
+
+def selection_fields(algorithm: model.Algorithm) -> tuple[str, ...]:
+    # The NB schema names only ip_src/ip_dst; OVN applies them to IPv6 VIPs too.
+    if algorithm is model.Algorithm.SOURCE_IP:
+        return ("ip_src",)
+    if algorithm is model.Algorithm.SOURCE_IP_PORT:
+        return ("ip_dst", "ip_src", "tp_dst", "tp_src")
+    return ()  # ROUND_ROBIN, and LEAST_CONNECTIONS until it is realized
+
+
+def listener_row(lb: model.LoadBalancer, listener: model.Listener) -> LbRow:
+    pool = listener.default_pool
+    members = backends(pool)
+    options: dict[str, str] = {}
+    if not members:
+        options["reject"] = "true"
+    sp = pool.session_persistence
+    if sp and sp.type is model.PersistenceType.SOURCE_IP:
+        options["affinity_timeout"] = str(sp.timeout)
+    external_ids = {
+        OWNER_KEY: OWNER,
+        LB_ID_KEY: lb.id,
+        LISTENER_ID_KEY: listener.id,
+        PROJECT_ID_KEY: lb.project_id,
+        NETWORK_ID_KEY: lb.network_id,
+    }
+    return LbRow(
+        name=f"qlb-{listener.id}",
+        protocol=listener.protocol.l4,
+        vips=((endpoint(lb.vip_address, listener.port), members),),
+        selection_fields=selection_fields(pool.algorithm),
+        options=tuple(sorted(options.items())),
+        external_ids=tuple(sorted(external_ids.items())),
+    )
+
+
+def desired_rows(lb: model.LoadBalancer) -> tuple[LbRow, ...]:
+    """Nothing is wanted of a load balancer that is being deleted."""
+    if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+        return ()
+    return tuple(listener_row(lb, li) for li in lb.listeners)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A tenant network as OVN knows it: its switch and the routers on it."""
+
+    network_id: str
+    switch: uuid.UUID  # Logical_Switch
+    switch_name: str
+    routers: tuple[uuid.UUID, ...] = ()  # Logical_Routers connected to the switch
+    subnet: str | None = None
+    used_addresses: frozenset[str] = frozenset()
+    owned: bool = False  # created by us (embedded mode)
+
+    @property
+    def datapaths(self) -> frozenset[uuid.UUID]:
+        """Where the rows go: the switch, and every router so the VIP answers ARP
+        and routed clients reach it."""
+        return frozenset((self.switch, *self.routers))
+
+
+def free_vip(network: Network, taken: Iterable[str]) -> str | None:
+    """The lowest host address of the network's subnet that nothing uses."""
+    if not network.subnet:
+        return None
+    subnet = ipaddress.ip_network(network.subnet, strict=False)
+    used = set(network.used_addresses) | set(taken)
+    for host in subnet.hosts():
+        if str(host) not in used:
+            return str(host)
+    return None
