@@ -229,6 +229,24 @@ class Watcher:
             raise item
         return item
 
+    def until(self, done, timeout: float = 10.0) -> list:
+        """Events up to and including the first for which `done(event)` holds; fails
+        (showing what came) if none does within `timeout` seconds."""
+        from limiquantix.network.v1 import network_service_pb2 as pb
+
+        deadline = time.monotonic() + timeout
+        seen: list = []
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                event = self.next(max(left, 0.001))
+            except AssertionError:
+                got = [(pb.WatchLoadBalancersResponse.Type.Name(e.type), e.load_balancer.id) for e in seen]
+                raise AssertionError(f"no matching watch event within {timeout} s; got {got}") from None
+            seen.append(event)
+            if done(event):
+                return seen
+
     def snapshot(self, timeout: float = 10.0) -> list:
         """The EXISTING load balancers, up to and including SNAPSHOT_COMPLETE."""
         from limiquantix.network.v1 import network_service_pb2 as pb
@@ -257,3 +275,22 @@ class Watcher:
         if self._call is not None:
             self._call.cancel()
             self._thread.join(5)
+
+
+def config_only(lb):  # (pb.LoadBalancer) -> pb.LoadBalancer
+    """The load balancer without its statuses and status reasons, at every level: what a
+    client asked for, to compare a pending state with the realized one."""
+    from limiquantix.network.v1 import network_service_pb2 as pb
+
+    out = pb.LoadBalancer()
+    out.CopyFrom(lb)
+    for msg in (
+        out,
+        *out.listeners,
+        *(li.default_pool for li in out.listeners),
+        *(m for li in out.listeners for m in li.default_pool.members),
+    ):
+        for name in ("provisioning_status", "operating_status", "status_reason"):
+            if name in msg.DESCRIPTOR.fields_by_name:
+                msg.ClearField(name)
+    return out

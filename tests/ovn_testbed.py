@@ -255,6 +255,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[2])), Handler).serve_forever()
 """
 
+# Runs inside a namespace; answers every UDP datagram with the host's name.
+_UDP_SERVER = r"""
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", int(sys.argv[2])))
+body = sys.argv[1].encode()
+while True:
+    _, peer = sock.recvfrom(2048)
+    sock.sendto(body, peer)
+"""
+
+# Runs inside a namespace; one datagram per request, each from a fresh socket (port).
+_UDP_CLIENT = r"""
+import json, socket, sys
+host, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+out = []
+for _ in range(count):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(b"ping", (host, port))
+            out.append([sock.recv(2048).decode(), None])
+        except OSError as exc:
+            out.append(["", repr(exc)])
+print(json.dumps(out))
+"""
+
 _TCP_PROBE = r"""
 import socket, sys
 socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5).close()
@@ -332,6 +359,24 @@ class Host:
             timeout=count * (timeout + 1.0) + 10.0,
         )
         return [HttpResult(status, body, error) for status, body, error in json.loads(proc.stdout)]
+
+    def udp_request(self, host: str, port: int, count: int = 1, timeout: float = 1.0) -> list[UdpResult]:
+        """Send ``count`` datagrams from inside the namespace, each from a new port."""
+        proc = self.run(
+            sys.executable, "-c", _UDP_CLIENT, host, str(port), str(count), str(timeout),
+            timeout=count * (timeout + 1.0) + 10.0,
+        )  # fmt: skip
+        return [UdpResult(body, error) for body, error in json.loads(proc.stdout)]
+
+
+@dataclass(frozen=True)
+class UdpResult:
+    body: str
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 class OvnStack:
@@ -862,6 +907,40 @@ class OvnStack:
         except CommandError as exc:
             raise OvnTestbedError(f"port {name} never came up: {exc}\n{self.log_tails()}") from exc
         return host
+
+    def start_udp_server(self, host: Host, port: int) -> subprocess.Popen[bytes]:
+        """Answer every datagram on port with "<host.name>"; waits until bound."""
+        proc = host.popen(sys.executable, "-c", _UDP_SERVER, host.name, str(port))
+
+        def bound() -> bool:
+            if proc.poll() is not None:
+                raise OvnTestbedError(f"UDP server on {host.name} exited with {proc.returncode}")
+            out = host.run("ss", "-Hlun", f"sport = :{port}", check=False).stdout
+            return bool(out.strip())
+
+        wait_until(bound, 10.0, interval=0.02, message=f"UDP server on {host.name}:{port}")
+        return proc
+
+    def restart_nb(self, down_seconds: float = 0.0) -> None:
+        """Stop the Northbound ovsdb-server (by pid) and start it again on the same
+        database, as an operator's restart or a crash would."""
+        label = "ovsdb-server-nb"
+        for daemon in [d for d in self._daemons if d.label == label]:
+            if daemon.alive():
+                os.kill(daemon.pid, signal.SIGTERM)
+                wait_until(lambda d=daemon: not d.alive(), 10.0, message=f"{label} to exit")
+            self._daemons.remove(daemon)
+        sock = self.rundir / "nb.sock"
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        if down_seconds:
+            time.sleep(down_seconds)  # the outage itself is what is being tested
+        self._daemon(
+            label,
+            ["ovsdb-server", str(self.rundir / "nb.db"), f"--remote=punix:{sock}"],
+            unixctl=self.rundir / f"{label}.ctl",
+        )
+        wait_until(sock.exists, 5.0, message="nb.sock to appear")
 
     def start_http_server(
         self, host: Host, port: int = 8080, timeout: float = 10.0

@@ -3,6 +3,13 @@
 Each scenario runs over gRPC, Connect (binary and JSON, connect-python client) and REST
 (httpx, snake_case JSON with enum names). One server serves the whole module; every test
 works in its own project and network so tests do not see each other's load balancers.
+
+The server realizes every load balancer in its embedded OVN Northbound, and a mutating RPC
+answers once that is done: provisioning ACTIVE throughout the tree, operating statuses rolled
+up from the members (NO_MONITOR without a health monitor, OFFLINE with one until a check
+speaks, DRAINING / OFFLINE for those admin states; a pool is ERROR when no member may take
+connections; a listener is its pool; the load balancer rolls up its listeners). The
+transient PENDING_* states are only visible on WatchLoadBalancers.
 """
 
 from __future__ import annotations
@@ -19,10 +26,16 @@ import pytest
 from google.protobuf import empty_pb2, json_format
 from lbclients import TRANSPORTS, CallFailed, Failure, Transport, assert_snake_case, open_all
 
-from conftest import SEED_BODY, Server
+from conftest import SEED_BODY, Server, Watcher, config_only
 from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb.model import LEAST_CONNECTIONS_NOTE
 
-PENDING_CREATE = pb.Provisioning.PENDING_CREATE
+ACTIVE = pb.Provisioning.ACTIVE
+ONLINE = pb.Operating.ONLINE
+OFFLINE = pb.Operating.OFFLINE
+NO_MONITOR = pb.Operating.NO_MONITOR
+DRAINING = pb.Operating.DRAINING
+W = pb.WatchLoadBalancersResponse
 
 
 # --- fixtures -----------------------------------------------------------------------
@@ -87,6 +100,46 @@ def without_updated_at(lb: pb.LoadBalancer) -> pb.LoadBalancer:
     return copy_
 
 
+def provisioning(lb: pb.LoadBalancer) -> set[str]:
+    """Every provisioning status found in the tree (load balancer, listeners, pools, members)."""
+    name = pb.Provisioning.Status.Name
+    found = {name(lb.provisioning_status)}
+    for li in lb.listeners:
+        pool = li.default_pool
+        found |= {name(li.provisioning_status), name(pool.provisioning_status)}
+        found |= {name(m.provisioning_status) for m in pool.members}
+    return found
+
+
+Tree = tuple[str, list[tuple[str, str, list[str]]]]
+
+
+def operating(lb: pb.LoadBalancer) -> Tree:
+    """The operating statuses by name: (load balancer, [(listener, pool, [members])])."""
+    name = pb.Operating.Status.Name
+    return (
+        name(lb.operating_status),
+        [
+            (
+                name(li.operating_status),
+                name(li.default_pool.operating_status),
+                [name(m.operating_status) for m in li.default_pool.members],
+            )
+            for li in lb.listeners
+        ],
+    )
+
+
+def reasons(lb: pb.LoadBalancer) -> tuple[str, list[str]]:
+    """The status reasons: the load balancer's and each pool's."""
+    return lb.status_reason, [li.default_pool.status_reason for li in lb.listeners]
+
+
+def set_members(listener: pb.Listener, status: int) -> None:
+    for m in listener.default_pool.members:
+        m.operating_status = status
+
+
 def list_all(api: Transport, **filters: Any) -> list[str]:
     """Ids of a listing, page by page (page_size 2 so paging is exercised)."""
     ids: list[str] = []
@@ -124,17 +177,23 @@ def test_create_returns_the_tree_with_server_ids(api: Transport) -> None:
         req.network_id,
         "192.168.1.100",
     )
-    assert lb.provisioning_status == PENDING_CREATE
+    # Realized in OVN before the answer: ACTIVE everywhere. The seed's pool has a health
+    # monitor that has not spoken yet, so its members are OFFLINE while the pool, whose
+    # members may all take connections, is ONLINE; so are its listener and the LB.
+    assert lb.provisioning_status == ACTIVE
+    assert provisioning(lb) == {"ACTIVE"}
+    assert operating(lb) == ("ONLINE", [("ONLINE", "ONLINE", ["OFFLINE"] * 3)])
+    assert reasons(lb) == ("", [""])
     assert lb.HasField("created_at") and ts_ns(lb.created_at) > 0
     assert lb.updated_at == lb.created_at
     (listener,) = lb.listeners
     assert listener.id.startswith("lis-")
     assert (listener.name, listener.protocol, listener.port) == ("http", pb.Listener.TCP, 80)
-    assert listener.provisioning_status == PENDING_CREATE
+    assert (listener.provisioning_status, listener.operating_status) == (ACTIVE, ONLINE)
     pool = listener.default_pool
     assert pool.id.startswith("pool-")
     assert (pool.name, pool.algorithm) == ("web", pb.Pool.ROUND_ROBIN)
-    assert pool.provisioning_status == PENDING_CREATE
+    assert (pool.provisioning_status, pool.operating_status, pool.status_reason) == (ACTIVE, ONLINE, "")
     assert [(m.address, m.port, m.weight, m.name) for m in pool.members] == [
         ("10.0.0.10", 8080, 1, ""),
         ("10.0.0.11", 8080, 1, ""),
@@ -144,7 +203,7 @@ def test_create_returns_the_tree_with_server_ids(api: Transport) -> None:
         assert m.id.startswith("mem-")
         assert m.HasField("weight")
         assert m.admin_state == pb.Member.ONLINE
-        assert m.provisioning_status == PENDING_CREATE
+        assert (m.provisioning_status, m.operating_status) == (ACTIVE, OFFLINE)
     hm = pool.health_monitor
     assert hm.id.startswith("hm-")
     assert (hm.type, hm.delay, hm.timeout, hm.max_retries, hm.healthy_threshold) == (
@@ -200,6 +259,13 @@ def test_create_fills_defaults_and_canonical_addresses(api: Transport) -> None:
     assert not https.default_pool.HasField("session_persistence")
     assert (sctp.protocol, sctp.port, len(sctp.default_pool.members)) == (pb.Listener.SCTP, 443, 0)
     assert not sctp.default_pool.HasField("health_monitor")
+    # Monitored members are OFFLINE until a check speaks; the empty SCTP pool can take no
+    # connection (ERROR), so the load balancer, with two of three listeners working, is DEGRADED.
+    assert provisioning(lb) == {"ACTIVE"}
+    assert operating(lb) == (
+        "DEGRADED",
+        [("ONLINE", "ONLINE", ["OFFLINE"]), ("ONLINE", "ONLINE", ["OFFLINE"]), ("ERROR", "ERROR", [])],
+    )
 
 
 def test_every_transport_reads_the_same_load_balancer(clients: dict[str, Transport]) -> None:
@@ -347,7 +413,8 @@ def test_update_load_balancer_changes_only_set_fields(api: Transport) -> None:
     assert without_updated_at(renamed) == expected
     assert ts_ns(renamed.updated_at) >= ts_ns(lb.updated_at)
     assert renamed.created_at == lb.created_at
-    assert renamed.provisioning_status == PENDING_CREATE  # never realized yet
+    assert renamed.provisioning_status == ACTIVE  # realized again before the answer
+    assert provisioning(renamed) == {"ACTIVE"}
 
     described = api.call("UpdateLoadBalancer", pb.UpdateLoadBalancerRequest(id=lb.id, description="d2"))
     assert (described.name, described.description) == ("new", "d2")
@@ -413,26 +480,33 @@ def test_update_listener_changes_only_what_is_set(api: Transport) -> None:
         change(expected.listeners[0])
         return expected
 
+    def least_connections(li: pb.Listener) -> None:
+        li.default_pool.algorithm = pb.Pool.LEAST_CONNECTIONS
+        li.default_pool.status_reason = LEAST_CONNECTIONS_NOTE  # realized as ROUND_ROBIN for now
+
+    def unmonitored(li: pb.Listener) -> None:
+        li.default_pool.ClearField("health_monitor")
+        set_members(li, NO_MONITOR)
+
     steps: list[tuple[dict[str, Any], Any]] = [
         ({"name": "front"}, lambda li: li.MergeFrom(pb.Listener(name="front"))),
         ({"port": 8443}, lambda li: li.MergeFrom(pb.Listener(port=8443))),
-        (
-            {"algorithm": "LEAST_CONNECTIONS"},
-            lambda li: li.default_pool.MergeFrom(pb.Pool(algorithm=pb.Pool.LEAST_CONNECTIONS)),
-        ),
+        ({"algorithm": "LEAST_CONNECTIONS"}, least_connections),
         (
             {"session_persistence": {"type": "SOURCE_IP", "timeout": 600}},
             lambda li: li.default_pool.session_persistence.MergeFrom(
                 pb.SessionPersistence(type=pb.SessionPersistence.SOURCE_IP, timeout=600)
             ),
         ),
-        ({"remove_health_monitor": True}, lambda li: li.default_pool.ClearField("health_monitor")),
+        ({"remove_health_monitor": True}, unmonitored),
     ]
     prev = lb
     for fields, change in steps:
         reply = update(**fields)
         assert without_updated_at(reply) == expect(prev, change), fields
+        assert provisioning(reply) == {"ACTIVE"}, fields
         prev = reply
+    assert operating(prev) == ("ONLINE", [("ONLINE", "ONLINE", ["NO_MONITOR"] * 2)])
 
     monitor = {"type": "TCP", "delay": 1.5, "timeout": 0.5, "max_retries": 5, "healthy_threshold": 4}
     reply = update(health_monitor=monitor)
@@ -441,9 +515,12 @@ def test_update_listener_changes_only_what_is_set(api: Transport) -> None:
     expected_hm = json_format.ParseDict(monitor, pb.HealthMonitor())
     expected_hm.id = hm.id
     assert hm == expected_hm
-    assert without_updated_at(reply) == expect(
-        prev, lambda li: li.default_pool.health_monitor.CopyFrom(expected_hm)
-    )
+
+    def monitored(li: pb.Listener) -> None:
+        li.default_pool.health_monitor.CopyFrom(expected_hm)
+        set_members(li, OFFLINE)  # until a health check speaks
+
+    assert without_updated_at(reply) == expect(prev, monitored)
     prev = reply
 
     # Replacing a monitor that exists gives a new one, with the HTTP defaults filled in.
@@ -471,6 +548,8 @@ def test_update_listener_changes_only_what_is_set(api: Transport) -> None:
         lb.listeners[0].default_pool.id,
     )
     assert li.default_pool.members == lb.listeners[0].default_pool.members
+    assert reasons(final) == ("", [LEAST_CONNECTIONS_NOTE])
+    assert provisioning(final) == {"ACTIVE"}
 
 
 def test_update_listener_port_frees_the_old_frontend(srv: Server, api: Transport) -> None:
@@ -524,7 +603,12 @@ def test_add_pool_member(api: Transport) -> None:
     added = members[2]
     assert added.id.startswith("mem-")
     assert (added.address, added.port, added.weight, added.name) == ("10.0.0.12", 9090, 1, "c")
-    assert (added.admin_state, added.provisioning_status) == (pb.Member.ONLINE, PENDING_CREATE)
+    assert (added.admin_state, added.provisioning_status, added.operating_status) == (
+        pb.Member.ONLINE,
+        ACTIVE,
+        OFFLINE,  # the pool is monitored: OFFLINE until a health check speaks
+    )
+    assert operating(after) == ("ONLINE", [("ONLINE", "ONLINE", ["OFFLINE"] * 3)])
 
     zero = api.call(
         "AddPoolMember",
@@ -536,6 +620,8 @@ def test_add_pool_member(api: Transport) -> None:
     )
     last = zero.listeners[0].default_pool.members[3]
     assert (last.address, last.port, last.weight, last.admin_state) == ("10.0.0.11", 9090, 0, pb.Member.DRAIN)
+    assert (last.provisioning_status, last.operating_status) == (ACTIVE, DRAINING)
+    assert operating(zero) == ("ONLINE", [("ONLINE", "ONLINE", ["OFFLINE"] * 3 + ["DRAINING"])])
     assert api.call("GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)) == zero
 
 
@@ -565,19 +651,25 @@ def test_update_pool_member(api: Transport) -> None:
         after = api.call("UpdatePoolMember", req)
         members = after.listeners[0].default_pool.members
         assert members[1] == pool.members[1]  # the other member is untouched
+        # ... and still takes connections, so the pool, listener and LB stay ONLINE.
+        assert operating(after)[0] == "ONLINE"
+        assert operating(after)[1][0][:2] == ("ONLINE", "ONLINE")
+        assert provisioning(after) == {"ACTIVE"}
         return members[0]
 
     expected = pb.Member()
     expected.CopyFrom(pool.members[0])
-    for fields in [
-        {"weight": 7},
-        {"admin_state": "DRAIN"},
-        {"admin_state": "OFFLINE"},
-        {"name": "primary"},
-        {"weight": 0},
-        {"admin_state": "ONLINE", "weight": 256},
+    # The seed's pool is monitored: an admin ONLINE member is OFFLINE until a check speaks.
+    for fields, status in [
+        ({"weight": 7}, OFFLINE),
+        ({"admin_state": "DRAIN"}, DRAINING),
+        ({"admin_state": "OFFLINE"}, OFFLINE),
+        ({"name": "primary"}, OFFLINE),
+        ({"weight": 0}, OFFLINE),
+        ({"admin_state": "ONLINE", "weight": 256}, OFFLINE),
     ]:
         json_format.ParseDict(fields, expected)  # the member's fields are named as the request's
+        expected.operating_status = status
         assert update(**fields) == expected, fields
     got = (
         api.call("GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)).listeners[0].default_pool.members[0]
@@ -632,11 +724,242 @@ def test_stats_leave_unavailable_counters_unset(api: Transport) -> None:
         for ms, m in zip(ls.members, li.default_pool.members, strict=True):
             assert not ms.HasField("connections")
             assert ms.status == m.operating_status != pb.Operating.STATUS_UNSPECIFIED
+    # The seed's members are monitored (OFFLINE until checked); the UDP pool has no monitor.
+    assert [[ms.status for ms in ls.members] for ls in stats.listeners] == [
+        [OFFLINE, OFFLINE],
+        [NO_MONITOR],
+    ]
 
     bare = api.call("CreateLoadBalancer", create_request(listeners=[]))
     assert api.call(
         "GetLoadBalancerStats", pb.GetLoadBalancerStatsRequest(id=bare.id)
     ) == pb.LoadBalancerStats(load_balancer_id=bare.id)
+
+
+# --- statuses: realization and the operating rollup -----------------------------------
+
+
+def member_json(address: str, **fields: Any) -> dict[str, Any]:
+    return {"address": address, "port": 8080, **fields}
+
+
+def pool_listener(protocol: str, port: int, members: list[dict[str, Any]], **pool: Any) -> dict[str, Any]:
+    return {"protocol": protocol, "port": port, "default_pool": {"members": members, **pool}}
+
+
+def update_member(api: Transport, lb: pb.LoadBalancer, listener: int, member: int, **fields: Any) -> Any:
+    pool = lb.listeners[listener].default_pool
+    req = json_format.ParseDict(fields, pb.UpdatePoolMemberRequest())
+    req.load_balancer_id, req.pool_id, req.member_id = lb.id, pool.id, pool.members[member].id
+    return api.call("UpdatePoolMember", req)
+
+
+def test_least_connections_pool_carries_a_status_reason_note(api: Transport) -> None:
+    assert "LEAST_CONNECTIONS" in LEAST_CONNECTIONS_NOTE  # says what is not realized
+    req = create_request(
+        listeners=[
+            listener_json("TCP", 80, "10.0.0.10", algorithm="LEAST_CONNECTIONS"),
+            listener_json("UDP", 53, "10.0.0.10", algorithm="SOURCE_IP"),
+        ]
+    )
+    lb = api.call("CreateLoadBalancer", req)
+    # A note on the pool, not an error: everything is ACTIVE and ONLINE.
+    assert reasons(lb) == ("", [LEAST_CONNECTIONS_NOTE, ""])
+    assert provisioning(lb) == {"ACTIVE"}
+    assert operating(lb) == ("ONLINE", [("ONLINE", "ONLINE", ["NO_MONITOR"])] * 2)
+    assert api.call("GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)) == lb
+
+    tcp, udp = (li.id for li in lb.listeners)
+    switched = api.call(
+        "UpdateListener",
+        pb.UpdateListenerRequest(load_balancer_id=lb.id, listener_id=tcp, algorithm=pb.Pool.ROUND_ROBIN),
+    )
+    assert reasons(switched) == ("", ["", ""])
+    switched = api.call(
+        "UpdateListener",
+        pb.UpdateListenerRequest(
+            load_balancer_id=lb.id, listener_id=udp, algorithm=pb.Pool.LEAST_CONNECTIONS
+        ),
+    )
+    assert reasons(switched) == ("", ["", LEAST_CONNECTIONS_NOTE])
+    assert provisioning(switched) == {"ACTIVE"}
+    assert api.call("GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)) == switched
+
+
+@pytest.mark.parametrize("monitored", [False, True], ids=["no-monitor", "monitored"])
+def test_member_operating_status_follows_its_admin_state(api: Transport, monitored: bool) -> None:
+    monitor = {"health_monitor": {"type": "TCP", "delay": 5, "timeout": 3}} if monitored else {}
+    # Admin ONLINE: NO_MONITOR without a monitor; with one, OFFLINE until a check speaks.
+    up = "OFFLINE" if monitored else "NO_MONITOR"
+    members = [
+        member_json("10.0.0.10"),
+        member_json("10.0.0.11", admin_state="DRAIN"),
+        member_json("10.0.0.12", admin_state="OFFLINE"),
+    ]
+    lb = api.call(
+        "CreateLoadBalancer", create_request(listeners=[pool_listener("TCP", 80, members, **monitor)])
+    )
+    assert provisioning(lb) == {"ACTIVE"}
+    assert operating(lb) == ("ONLINE", [("ONLINE", "ONLINE", [up, "DRAINING", "OFFLINE"])])
+
+    # Draining the only member that took connections leaves none: the pool is ERROR, and
+    # with it its listener and the load balancer. That is an operating state, not a
+    # provisioning one: the configuration is realized (ACTIVE) and has no status reason.
+    drained = update_member(api, lb, 0, 0, admin_state="DRAIN")
+    assert operating(drained) == ("ERROR", [("ERROR", "ERROR", ["DRAINING", "DRAINING", "OFFLINE"])])
+    assert provisioning(drained) == {"ACTIVE"}
+    assert reasons(drained) == ("", [""])
+
+    back = update_member(api, lb, 0, 2, admin_state="ONLINE")
+    assert operating(back) == ("ONLINE", [("ONLINE", "ONLINE", ["DRAINING", "DRAINING", up])])
+    offline = update_member(api, lb, 0, 1, admin_state="OFFLINE")
+    assert operating(offline) == ("ONLINE", [("ONLINE", "ONLINE", ["DRAINING", "OFFLINE", up])])
+    assert provisioning(offline) == {"ACTIVE"}
+    assert api.call("GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)) == offline
+
+
+def test_pool_is_error_when_no_member_may_take_connections(api: Transport) -> None:
+    zero = [member_json("10.0.0.10", weight=0), member_json("10.0.0.11", weight=0)]
+    req = create_request(
+        listeners=[pool_listener("TCP", 80, zero), pool_listener("UDP", 53, [member_json("10.0.0.12")])]
+    )
+    lb = api.call("CreateLoadBalancer", req)
+    # Weight 0 takes no new connections: that pool can serve nobody (ERROR). One working
+    # listener of two leaves the load balancer DEGRADED, not ERROR.
+    assert operating(lb) == (
+        "DEGRADED",
+        [("ERROR", "ERROR", ["NO_MONITOR"] * 2), ("ONLINE", "ONLINE", ["NO_MONITOR"])],
+    )
+    assert provisioning(lb) == {"ACTIVE"}
+    assert reasons(lb) == ("", ["", ""])
+
+    weighted = update_member(api, lb, 0, 1, weight=2)
+    assert operating(weighted) == (
+        "ONLINE",
+        [("ONLINE", "ONLINE", ["NO_MONITOR"] * 2), ("ONLINE", "ONLINE", ["NO_MONITOR"])],
+    )
+
+    update_member(api, lb, 0, 1, weight=0)
+    alone = api.call(
+        "RemoveListener", pb.RemoveListenerRequest(load_balancer_id=lb.id, listener_id=lb.listeners[1].id)
+    )
+    assert operating(alone) == ("ERROR", [("ERROR", "ERROR", ["NO_MONITOR"] * 2)])  # every listener
+
+    # A pool without members is ERROR too, until one joins.
+    pool = lb.listeners[0].default_pool
+    for m in pool.members:
+        empty = api.call(
+            "RemovePoolMember",
+            pb.RemovePoolMemberRequest(load_balancer_id=lb.id, pool_id=pool.id, member_id=m.id),
+        )
+    assert operating(empty) == ("ERROR", [("ERROR", "ERROR", [])])
+    joined = api.call(
+        "AddPoolMember",
+        pb.AddPoolMemberRequest(
+            load_balancer_id=lb.id, pool_id=pool.id, member=pb.Member(address="10.0.0.13", port=80)
+        ),
+    )
+    assert operating(joined) == ("ONLINE", [("ONLINE", "ONLINE", ["NO_MONITOR"])])
+    assert provisioning(joined) == {"ACTIVE"}
+
+    # A load balancer without listeners has nothing that fails.
+    bare = api.call("CreateLoadBalancer", create_request(listeners=[]))
+    assert (operating(bare), provisioning(bare)) == (("ONLINE", []), {"ACTIVE"})
+
+
+def change_events(watcher: Watcher, lb_id: str) -> list[tuple[str, str, pb.LoadBalancer]]:
+    """The events of one change of `lb_id`, up to its end (ACTIVE again, or DELETED), as
+    (type, provisioning status, load balancer)."""
+    events = watcher.until(
+        lambda e: (
+            e.load_balancer.id == lb_id
+            and (e.type == W.DELETED or e.load_balancer.provisioning_status == ACTIVE)
+        )
+    )
+    assert {e.load_balancer.id for e in events} == {lb_id}
+    name = pb.Provisioning.Status.Name
+    return [(W.Type.Name(e.type), name(e.load_balancer.provisioning_status), e.load_balancer) for e in events]
+
+
+def test_changes_are_pending_only_until_realized(srv: Server, api: Transport) -> None:
+    """Each change is written PENDING_* and then, once OVN holds it, ACTIVE; the RPC answers
+    after that, so only a watcher sees the pending state (exactly once per change)."""
+    network = uniq("net")
+    watcher = Watcher(srv, "grpc", pb.WatchLoadBalancersRequest(network_id=network))
+    try:
+        assert watcher.snapshot() == []
+        lb = api.call("CreateLoadBalancer", create_request(network_id=network))
+        (created, pending, first), (updated, active, last) = change_events(watcher, lb.id)
+        assert (created, pending, updated, active) == ("CREATED", "PENDING_CREATE", "UPDATED", "ACTIVE")
+        assert provisioning(first) == {"PENDING_CREATE"}
+        assert config_only(first) == config_only(lb)
+        assert last == lb
+
+        pool = lb.listeners[0].default_pool
+        listener = pb.Listener(
+            protocol=pb.Listener.UDP,
+            port=53,
+            default_pool=pb.Pool(members=[pb.Member(address="10.0.0.9", port=53)]),
+        )
+        changes: list[tuple[str, Any]] = [
+            ("UpdateLoadBalancer", pb.UpdateLoadBalancerRequest(id=lb.id, name="renamed")),
+            ("AddListener", pb.AddListenerRequest(load_balancer_id=lb.id, listener=listener)),
+            (
+                "AddPoolMember",
+                pb.AddPoolMemberRequest(
+                    load_balancer_id=lb.id, pool_id=pool.id, member=pb.Member(address="10.0.0.12", port=80)
+                ),
+            ),
+            (
+                "UpdatePoolMember",
+                pb.UpdatePoolMemberRequest(
+                    load_balancer_id=lb.id,
+                    pool_id=pool.id,
+                    member_id=pool.members[0].id,
+                    admin_state=pb.Member.DRAIN,
+                ),
+            ),
+            (
+                "RemovePoolMember",
+                pb.RemovePoolMemberRequest(
+                    load_balancer_id=lb.id, pool_id=pool.id, member_id=pool.members[1].id
+                ),
+            ),
+            (
+                "UpdateListener",
+                pb.UpdateListenerRequest(
+                    load_balancer_id=lb.id, listener_id=lb.listeners[0].id, algorithm=pb.Pool.SOURCE_IP
+                ),
+            ),
+        ]
+        answer = lb
+        for rpc, request in changes:
+            answer = api.call(rpc, request)
+            assert provisioning(answer) == {"ACTIVE"}, rpc
+            (k1, s1, pending_lb), (k2, s2, active_lb) = change_events(watcher, lb.id)
+            assert (k1, s1, k2, s2) == ("UPDATED", "PENDING_UPDATE", "UPDATED", "ACTIVE"), rpc
+            # The pending event already carries the whole new configuration.
+            assert config_only(pending_lb) == config_only(answer), rpc
+            assert active_lb == answer, rpc
+        added = answer.listeners[1].id
+        answer = api.call(
+            "RemoveListener", pb.RemoveListenerRequest(load_balancer_id=lb.id, listener_id=added)
+        )
+        [(_, s1, _), (_, s2, active_lb)] = change_events(watcher, lb.id)
+        assert (s1, s2, active_lb) == ("PENDING_UPDATE", "ACTIVE", answer)
+        assert api.call("GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)) == answer
+
+        # Delete: PENDING_DELETE while its OVN rows go, then DELETED; the RPC answers after.
+        assert api.call("DeleteLoadBalancer", pb.DeleteLoadBalancerRequest(id=lb.id)) == empty_pb2.Empty()
+        assert fail(api, "GetLoadBalancer", pb.GetLoadBalancerRequest(id=lb.id)) == not_found(
+            "load balancer", lb.id
+        )
+        (k1, s1, deleting), (k2, s2, deleted) = change_events(watcher, lb.id)
+        assert (k1, s1, k2, s2) == ("UPDATED", "PENDING_DELETE", "DELETED", "PENDING_DELETE")
+        assert config_only(without_updated_at(deleting)) == config_only(without_updated_at(answer))
+        assert deleted == deleting  # DELETED carries the last state
+    finally:
+        watcher.close()
 
 
 # --- NOT_FOUND on every RPC -------------------------------------------------------------
@@ -710,7 +1033,8 @@ def test_rest_json_is_snake_case_with_enum_names(srv: Server) -> None:
         assert created.headers["content-type"] == "application/json"
         lb = created.json()
         assert_snake_case(lb)
-        assert lb["provisioning_status"] == "PENDING_CREATE"
+        assert (lb["provisioning_status"], lb["operating_status"]) == ("ACTIVE", "ONLINE")
+        assert lb["status_reason"] == ""
         listener = lb["listeners"][0]
         assert (listener["protocol"], listener["default_pool"]["algorithm"]) == ("TCP", "ROUND_ROBIN")
         assert listener["default_pool"]["health_monitor"]["type"] == "HTTP"

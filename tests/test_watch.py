@@ -1,4 +1,9 @@
-"""WatchLoadBalancers over gRPC and Connect: the snapshot, then every committed change."""
+"""WatchLoadBalancers over gRPC and Connect: the snapshot, then every committed change.
+
+Every change gives two events: the change itself (CREATED as PENDING_CREATE, UPDATED as
+PENDING_UPDATE or PENDING_DELETE) and its outcome once OVN holds it (UPDATED as ACTIVE, or
+DELETED). An RPC answers after both, so sequential RPCs give strictly ordered pairs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import time
 import grpc
 import pytest
 
-from conftest import Server, Watcher
+from conftest import Server, Watcher, config_only
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb import model
 from quantix_lb.errors import ApiError, Code
@@ -18,6 +23,7 @@ from quantix_lb.watch import QUEUE_LIMIT, WatchHub
 
 E = pb.WatchLoadBalancersResponse
 TRANSPORTS = ("grpc", "connect")
+PROVISIONING = pb.Provisioning.Status
 
 
 def create_request(network_id: str, vip: str, project_id: str = "proj-1") -> pb.CreateLoadBalancerRequest:
@@ -36,10 +42,53 @@ def create_request(network_id: str, vip: str, project_id: str = "proj-1") -> pb.
     )
 
 
-def expect(watcher: Watcher, kind: int, lb: pb.LoadBalancer) -> pb.LoadBalancer:
-    event = watcher.next()
-    assert (E.Type.Name(event.type), event.load_balancer.id) == (E.Type.Name(kind), lb.id)
-    return event.load_balancer
+def summary(event: pb.WatchLoadBalancersResponse) -> tuple[str, str, str]:
+    lb = event.load_balancer
+    return E.Type.Name(event.type), lb.id, PROVISIONING.Name(lb.provisioning_status)
+
+
+def expect(watcher: Watcher, *expected: tuple[str, str, str]) -> list[pb.LoadBalancer]:
+    """Reads events until the last expected one arrives (or a deadline passes) and asserts
+    that exactly the expected ones came, in order: (type, id, provisioning status)."""
+    events = watcher.until(lambda e: summary(e) == expected[-1])
+    assert [summary(e) for e in events] == list(expected)
+    return [e.load_balancer for e in events]
+
+
+def expect_created(watcher: Watcher, lb: pb.LoadBalancer) -> tuple[pb.LoadBalancer, pb.LoadBalancer]:
+    """CREATED as PENDING_CREATE, then UPDATED as ACTIVE once realized."""
+    pending, active = expect(watcher, ("CREATED", lb.id, "PENDING_CREATE"), ("UPDATED", lb.id, "ACTIVE"))
+    return pending, active
+
+
+def expect_updated(watcher: Watcher, lb: pb.LoadBalancer) -> tuple[pb.LoadBalancer, pb.LoadBalancer]:
+    """UPDATED as PENDING_UPDATE, then UPDATED as ACTIVE once realized."""
+    pending, active = expect(watcher, ("UPDATED", lb.id, "PENDING_UPDATE"), ("UPDATED", lb.id, "ACTIVE"))
+    return pending, active
+
+
+def expect_deleted(watcher: Watcher, lb: pb.LoadBalancer) -> tuple[pb.LoadBalancer, pb.LoadBalancer]:
+    """UPDATED as PENDING_DELETE while its OVN rows go, then DELETED."""
+    deleting, deleted = expect(
+        watcher, ("UPDATED", lb.id, "PENDING_DELETE"), ("DELETED", lb.id, "PENDING_DELETE")
+    )
+    assert deleted == deleting, "DELETED carries the last state"
+    return deleting, deleted
+
+
+def pending_create(lb: pb.LoadBalancer) -> pb.LoadBalancer:
+    """As first written: PENDING_CREATE and OFFLINE everywhere, no status reason."""
+    out = pb.LoadBalancer()
+    out.CopyFrom(lb)
+    out.provisioning_status = pb.Provisioning.PENDING_CREATE
+    out.operating_status = pb.Operating.OFFLINE
+    for li in out.listeners:
+        li.provisioning_status = li.default_pool.provisioning_status = pb.Provisioning.PENDING_CREATE
+        li.operating_status = li.default_pool.operating_status = pb.Operating.OFFLINE
+        li.default_pool.status_reason = ""
+        for m in li.default_pool.members:
+            m.provisioning_status, m.operating_status = pb.Provisioning.PENDING_CREATE, pb.Operating.OFFLINE
+    return out
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -54,7 +103,8 @@ def test_snapshot_then_create_update_delete_in_order(server: Server, transport: 
         assert watcher.snapshot() == existing  # whole messages, in creation order
 
         created = stub.CreateLoadBalancer(create_request("net-1", "10.0.0.3"), timeout=10)
-        assert expect(watcher, E.CREATED, created) == created
+        assert created.provisioning_status == pb.Provisioning.ACTIVE
+        assert expect_created(watcher, created) == (pending_create(created), created)
 
         pool = created.listeners[0].default_pool
         with_member = stub.AddPoolMember(
@@ -63,21 +113,29 @@ def test_snapshot_then_create_update_delete_in_order(server: Server, transport: 
             ),
             timeout=10,
         )
-        assert expect(watcher, E.UPDATED, created) == with_member
+        pending, active = expect_updated(watcher, created)
+        assert active == with_member
         assert len(with_member.listeners[0].default_pool.members) == 2
+        # The pending event already carries the whole change (statuses aside).
+        assert config_only(pending) == config_only(with_member)
 
         renamed = stub.UpdateLoadBalancer(
             pb.UpdateLoadBalancerRequest(id=created.id, name="renamed"), timeout=10
         )
-        assert expect(watcher, E.UPDATED, created) == renamed
+        pending, active = expect_updated(watcher, created)
+        assert (config_only(pending), active) == (config_only(renamed), renamed)
 
         stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=created.id), timeout=10)
-        deleted = expect(watcher, E.DELETED, created)
-        assert deleted == renamed, "DELETED carries the last state"
+        deleting, _ = expect_deleted(watcher, created)
+        # The last state: as renamed (PENDING_DELETE, updated when the delete began).
+        assert deleting.updated_at.ToNanoseconds() >= renamed.updated_at.ToNanoseconds()
+        deleting.ClearField("updated_at")
+        renamed.ClearField("updated_at")
+        assert config_only(deleting) == config_only(renamed)
 
         # Changes to the snapshot's load balancers arrive too.
         stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=existing[0].id), timeout=10)
-        expect(watcher, E.DELETED, existing[0])
+        expect_deleted(watcher, existing[0])
     finally:
         watcher.close()
 
@@ -98,7 +156,8 @@ def test_failed_writes_send_nothing(server: Server, transport: str):
         with pytest.raises(grpc.RpcError):
             stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id="lb-missing"), timeout=10)
         good = stub.CreateLoadBalancer(create_request("net-1", "10.0.0.2"), timeout=10)
-        expect(watcher, E.CREATED, good)
+        # The failures sent nothing: the next events are the good create's.
+        assert expect_created(watcher, good)[1] == good
     finally:
         watcher.close()
 
@@ -116,21 +175,25 @@ def test_filters(server: Server, transport: str):
         server, transport, pb.WatchLoadBalancersRequest(project_id="proj-x", network_id="net-a")
     )
     try:
-        assert [lb.id for lb in by_network.snapshot()] == [a1.id, c1.id]
-        assert [lb.id for lb in by_project.snapshot()] == [c1.id]
-        assert [lb.id for lb in by_both.snapshot()] == [a1.id]
+        assert by_network.snapshot() == [a1, c1]  # as answered: realized, ACTIVE
+        assert by_project.snapshot() == [c1]
+        assert by_both.snapshot() == [a1]
 
-        # Only the last of these matches each filter; it must be each stream's next event.
+        # Only the last of these matches each filter; its two events (the write, then its
+        # realization) must be each stream's next ones.
         stub.CreateLoadBalancer(create_request("net-b", "10.0.0.4", "proj-x"), timeout=10)
         stub.CreateLoadBalancer(create_request("net-z", "10.0.0.5", "proj-z"), timeout=10)
         y = stub.CreateLoadBalancer(create_request("net-c", "10.0.0.6", "proj-y"), timeout=10)
         xa = stub.CreateLoadBalancer(create_request("net-a", "10.0.0.7", "proj-x"), timeout=10)
-        expect(by_project, E.CREATED, y)
-        expect(by_network, E.CREATED, xa)
-        expect(by_both, E.CREATED, xa)
+        assert expect_created(by_project, y)[1] == y
+        assert expect_created(by_network, xa)[1] == xa
+        assert expect_created(by_both, xa)[1] == xa
         stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=c1.id), timeout=10)
-        expect(by_network, E.DELETED, c1)
-        expect(by_project, E.DELETED, c1)
+        expect_deleted(by_network, c1)
+        expect_deleted(by_project, c1)
+        # by_both never saw c1 (another project): its next events are the next match's.
+        xa2 = stub.CreateLoadBalancer(create_request("net-a", "10.0.0.8", "proj-x"), timeout=10)
+        assert expect_created(by_both, xa2)[1] == xa2
     finally:
         for watcher in (by_network, by_project, by_both):
             watcher.close()
@@ -147,7 +210,7 @@ def test_every_watcher_sees_every_change(server: Server):
         ]
         for watcher in watchers:
             for lb in created:
-                expect(watcher, E.CREATED, lb)
+                assert expect_created(watcher, lb) == (pending_create(lb), lb)
     finally:
         for watcher in watchers:
             watcher.close()

@@ -386,3 +386,79 @@ def changed(old: LoadBalancer, new: LoadBalancer, now: float) -> LoadBalancer:
     return replace(
         new, provisioning_status=status, status_reason="", updated_at=now, revision=old.revision + 1
     )
+
+
+def deleting(lb: LoadBalancer, now: float) -> LoadBalancer:
+    return replace(
+        lb,
+        provisioning_status=ProvisioningStatus.PENDING_DELETE,
+        status_reason="",
+        updated_at=now,
+        revision=lb.revision + 1,
+    )
+
+
+LEAST_CONNECTIONS_NOTE = (
+    "LEAST_CONNECTIONS is not realized yet: OVN spreads new connections by hash, as for ROUND_ROBIN"
+)
+
+
+def _member_operating(m: Member, monitored: bool) -> OperatingStatus:
+    if m.admin_state is AdminState.OFFLINE:
+        return OperatingStatus.OFFLINE
+    if m.admin_state is AdminState.DRAIN:
+        return OperatingStatus.DRAINING
+    if not monitored:
+        return OperatingStatus.NO_MONITOR
+    # ONLINE or ERROR once a health check has spoken; OFFLINE until then.
+    if m.operating_status in (OperatingStatus.ONLINE, OperatingStatus.ERROR):
+        return m.operating_status
+    return OperatingStatus.OFFLINE
+
+
+def _pool_operating(members: tuple[Member, ...]) -> OperatingStatus:
+    serving = [m for m in members if m.admin_state is AdminState.ONLINE and m.weight > 0]
+    failed = [m for m in serving if m.operating_status is OperatingStatus.ERROR]
+    if not serving or len(failed) == len(serving):
+        return OperatingStatus.ERROR  # the VIP rejects new connections
+    return OperatingStatus.DEGRADED if failed else OperatingStatus.ONLINE
+
+
+def _worst(statuses: list[OperatingStatus]) -> OperatingStatus:
+    if not statuses or all(s is OperatingStatus.ONLINE for s in statuses):
+        return OperatingStatus.ONLINE
+    if all(s is OperatingStatus.ERROR for s in statuses):
+        return OperatingStatus.ERROR
+    return OperatingStatus.DEGRADED
+
+
+def realized(lb: LoadBalancer, error: str = "") -> LoadBalancer:
+    """The load balancer once OVN holds its current revision (or refused it)."""
+    prov = ProvisioningStatus.ERROR if error else ProvisioningStatus.ACTIVE
+    listeners = []
+    for li in lb.listeners:
+        pool = li.default_pool
+        monitored = pool.health_monitor is not None
+        members = tuple(
+            replace(m, provisioning_status=prov, operating_status=_member_operating(m, monitored))
+            for m in pool.members
+        )
+        pool = replace(
+            pool,
+            members=members,
+            provisioning_status=prov,
+            operating_status=_pool_operating(members),
+            status_reason=LEAST_CONNECTIONS_NOTE if pool.algorithm is Algorithm.LEAST_CONNECTIONS else "",
+        )
+        listeners.append(
+            replace(li, default_pool=pool, provisioning_status=prov, operating_status=pool.operating_status)
+        )
+    return replace(
+        lb,
+        listeners=tuple(listeners),
+        provisioning_status=prov,
+        operating_status=OperatingStatus.ERROR
+        if error
+        else _worst([li.operating_status for li in listeners]),
+        status_reason=error,
+    )

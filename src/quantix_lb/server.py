@@ -8,6 +8,7 @@ import ipaddress
 import signal
 import socket
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,10 @@ from quantix_lb.api import connect, rest
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import Authenticator
+from quantix_lb.ovn.embedded import EmbeddedNb
+from quantix_lb.ovn.nb import NbRealizer, Realized
 from quantix_lb.service import LoadBalancerCore
-from quantix_lb.store import Store
+from quantix_lb.store import Change, ChangeKind, Store
 from quantix_lb.watch import WatchHub
 
 log = structlog.get_logger(__name__)
@@ -117,6 +120,9 @@ class ControlPlane:
         self.http_port = 0
         self._store: Store | None = None
         self._hub = WatchHub()
+        self._realizer: NbRealizer | None = None
+        self._embedded: EmbeddedNb | None = None
+        self._core: LoadBalancerCore | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: _HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -142,8 +148,18 @@ class ControlPlane:
         except (OSError, sqlite3.Error) as exc:
             self._store = None
             raise StartupError(f"cannot open the store in {s.data_dir}: {exc}") from exc
-        core = LoadBalancerCore(self._store, self._hub)
+        self._realizer = await self._start_realizer(s)
+        core = self._core = LoadBalancerCore(self._store, self._hub, self._realizer)
         self._store.subscribe(core.publish)
+        self._store.subscribe(self._feed_realizer)
+        loop = asyncio.get_running_loop()
+
+        def on_realized(outcomes: list[Realized]) -> None:  # on the IDL thread
+            loop.call_soon_threadsafe(core.apply_realized, outcomes)
+
+        self._realizer.on_realized = on_realized
+        self._realizer.offer(self._store.all())
+        self._realizer.start()
         dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
 
         self._grpc = grpc.aio.server(
@@ -189,6 +205,22 @@ class ControlPlane:
             auth=auth.enabled,
         )
 
+    async def _start_realizer(self, s: Settings) -> NbRealizer:
+        if s.ovn_nb:
+            return NbRealizer(s.ovn_nb, create_networks=False)
+        self._embedded = EmbeddedNb(s.data_dir / "ovn")
+        try:
+            self._embedded.start()
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+            raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
+        # The embedded NB is ours alone: networks are created on first use.
+        return NbRealizer(self._embedded.remote, create_networks=True)
+
+    def _feed_realizer(self, changes: list[Change]) -> None:
+        assert self._realizer is not None
+        self._realizer.forget(c.load_balancer.id for c in changes if c.kind is ChangeKind.DELETED)
+        self._realizer.offer(c.load_balancer for c in changes if c.kind is not ChangeKind.DELETED)
+
     async def stop(self) -> None:
         # Open watch streams would otherwise hold both servers to their grace periods.
         self._hub.close()
@@ -198,6 +230,12 @@ class ControlPlane:
                 await self._http_task
         if self._grpc:
             await self._grpc.stop(grace=2)
+        if self._realizer:
+            await asyncio.to_thread(self._realizer.stop)
+        if self._core:
+            await self._core.drain()
+        if self._embedded:
+            await self._embedded.stop()
         if self._store:
             self._store.close()
         log.info("serve.stopped")
@@ -219,6 +257,8 @@ async def run(settings: Settings) -> None:
     plane = ControlPlane(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # A parent may hand down these signals blocked; then Ctrl-C/SIGTERM would never arrive.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:

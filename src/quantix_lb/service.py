@@ -8,13 +8,16 @@ writes nothing and two concurrent changes to one load balancer never race.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import replace
+from typing import Any, Protocol
 
 from google.protobuf.empty_pb2 import Empty
 
@@ -32,10 +35,14 @@ from quantix_lb.convert import (
 )
 from quantix_lb.errors import ApiError, Code, Violation
 from quantix_lb.model import Problems
+from quantix_lb.ovn import translate
+from quantix_lb.ovn.nb import Realized, Topology
+from quantix_lb.ovn.translate import Network
 from quantix_lb.store import Change, ChangeKind, Store, Tx
 from quantix_lb.watch import WatchHub
 
 DEFAULT_PAGE_SIZE = 50
+REALIZE_WAIT = 2.0  # seconds a mutating RPC waits for OVN before answering
 MAX_PAGE_SIZE = 1000
 _EVENT = {
     ChangeKind.CREATED: pb.WatchLoadBalancersResponse.CREATED,
@@ -62,11 +69,31 @@ def _claim_frontends(tx: Tx, lb: model.LoadBalancer, path_of: Callable[[str], st
             )
 
 
+class Realizer(Protocol):
+    """What the core needs of the OVN side (ovn.nb.NbRealizer)."""
+
+    create_networks: bool
+    topology: Topology
+
+
 class LoadBalancerCore:
-    def __init__(self, store: Store, hub: WatchHub, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: WatchHub,
+        realizer: Realizer,
+        *,
+        realize_wait: float = REALIZE_WAIT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._hub = hub
+        self._realizer = realizer
+        self._realize_wait = realize_wait
         self._clock = clock
+        self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+        self._realized: dict[str, tuple[int, str]] = {}  # lb id -> (revision OVN holds, error)
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # --- reads ------------------------------------------------------------------
 
@@ -78,12 +105,12 @@ class LoadBalancerCore:
         return lb
 
     async def get_load_balancer(self, req: pb.GetLoadBalancerRequest, who: Principal) -> pb.LoadBalancer:
-        return load_balancer_out(self._visible(req.id, who))
+        return load_balancer_out(self._view(self._visible(req.id, who)))
 
     async def get_load_balancer_stats(
         self, req: pb.GetLoadBalancerStatsRequest, who: Principal
     ) -> pb.LoadBalancerStats:
-        return stats_out(self._visible(req.id, who))
+        return stats_out(self._view(self._visible(req.id, who)))
 
     def _project_filter(self, requested: str, who: Principal) -> str:
         """The project a listing covers: any for an admin, the token's own otherwise."""
@@ -108,7 +135,7 @@ class LoadBalancerCore:
         more = len(rows) > size
         rows = rows[:size]
         return pb.ListLoadBalancersResponse(
-            load_balancers=[load_balancer_out(lb) for _, lb in rows],
+            load_balancers=[load_balancer_out(self._view(lb)) for _, lb in rows],
             next_page_token=_encode_token(rows[-1][0], scope) if more else "",
             total_count=total,
         )
@@ -138,7 +165,7 @@ class LoadBalancerCore:
                     after = seq
                     yield pb.WatchLoadBalancersResponse(
                         type=pb.WatchLoadBalancersResponse.EXISTING,
-                        load_balancer=load_balancer_out(lb),
+                        load_balancer=load_balancer_out(self._view(lb)),
                     )
                 if len(rows) < 500:
                     break
@@ -152,7 +179,23 @@ class LoadBalancerCore:
             await changes.aclose()
 
     def publish(self, changes: list[Change]) -> None:
-        self._hub.publish(changes)
+        """Committed changes, as clients see them, to every watcher."""
+        if not len(self._hub):
+            return
+        self._hub.publish([replace(c, load_balancer=self._view(c.load_balancer)) for c in changes])
+
+    def _view(self, lb: model.LoadBalancer) -> model.LoadBalancer:
+        """The stored load balancer with its realization applied.
+
+        Whether OVN holds a revision is kept in memory, not written back: it is
+        what the reconciler finds, and it finds it again after a restart (until
+        then the load balancer honestly shows PENDING_*)."""
+        outcome = self._realized.get(lb.id)
+        if outcome is None or outcome[0] != lb.revision:
+            return lb
+        if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+            return lb
+        return model.realized(lb, outcome[1])
 
     # --- writes -----------------------------------------------------------------
 
@@ -165,12 +208,15 @@ class LoadBalancerCore:
             if project and project != who.project_id:
                 raise ApiError(Code.PERMISSION_DENIED, f"token may not create in project {project!r}")
             project = who.project_id or ""
+        network = self._network(req.network_id)
+        allocate = not req.vip_address and network is not None and bool(network.subnet)
         now = self._clock()
         lb = model.LoadBalancer(
             id=model.new_id("lb"),
             project_id=project,
             network_id=req.network_id,
-            vip_address=_canonical(req.vip_address),
+            # A stand-in of the subnet's family until the write picks a free address.
+            vip_address=_first_host(network) if allocate and network else _canonical(req.vip_address),
             name=req.name,
             description=req.description,
             listeners=tuple(listener_in(p, f"listeners[{i}]", li) for i, li in enumerate(req.listeners)),
@@ -182,11 +228,111 @@ class LoadBalancerCore:
         paths = {li.id: f"listeners[{i}]" for i, li in enumerate(lb.listeners)}
 
         def write(tx: Tx) -> model.LoadBalancer:
-            _claim_frontends(tx, lb, paths.__getitem__)
-            tx.insert(lb)
-            return lb
+            new = lb
+            if allocate and network:
+                vip = translate.free_vip(network, tx.vips_in_network(lb.network_id))
+                if vip is None:
+                    raise ApiError(
+                        Code.RESOURCE_EXHAUSTED,
+                        f"vip_address: no free address left in {network.subnet} of network {lb.network_id!r}",
+                    )
+                new = replace(lb, vip_address=vip)
+            _claim_frontends(tx, new, paths.__getitem__)
+            tx.insert(new)
+            return new
 
-        return load_balancer_out(await self._store.write(write))
+        return await self._realized_answer(await self._store.write(write))
+
+    def _network(self, network_id: str) -> Network | None:
+        """The network as OVN knows it. With an external Northbound an unknown
+        network is refused; the embedded one creates it on first use."""
+        topology = self._realizer.topology
+        network = topology.networks.get(network_id)
+        if network is None and network_id and not self._realizer.create_networks:
+            if not topology.synced:
+                raise ApiError(Code.UNAVAILABLE, "OVN Northbound is not reachable yet; retry shortly")
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"network_id: network {network_id!r} is not known to OVN Northbound (no Logical_Switch"
+                " with that name or with external_ids:quantix:network-id)",
+            )
+        return network
+
+    # --- realization ---------------------------------------------------------------
+
+    async def _realized_answer(self, lb: model.LoadBalancer) -> pb.LoadBalancer:
+        """Waits briefly for OVN to hold this revision, then answers with the
+        status the load balancer has by then (later changes come via Watch)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (lb.revision, waiter)
+        self._waiters.setdefault(lb.id, []).append(entry)
+        try:
+            # The outcome may have arrived before this coroutine resumed after the write.
+            if not self._is_realized(lb):
+                await asyncio.wait_for(waiter, self._realize_wait)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(lb.id, [])
+            if entry in waiters:
+                waiters.remove(entry)
+            if not waiters:
+                self._waiters.pop(lb.id, None)
+        return load_balancer_out(self._view(lb))
+
+    def _is_realized(self, lb: model.LoadBalancer) -> bool:
+        if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+            return self._store.get(lb.id) is None
+        outcome = self._realized.get(lb.id)
+        return outcome is not None and outcome[0] >= lb.revision
+
+    def apply_realized(self, outcomes: list[Realized]) -> None:
+        """Records what OVN now holds (ACTIVE, or ERROR with the reason) and
+        tells watchers; a finished delete leaves the store."""
+        deleted = [o for o in outcomes if o.deleted]
+        for outcome in outcomes:
+            if outcome.deleted:
+                self._realized.pop(outcome.lb_id, None)
+            else:
+                self._realized[outcome.lb_id] = (outcome.revision, outcome.error)
+        if deleted:
+            self._spawn(self._finish_deletes(deleted))
+        self.publish(
+            [
+                Change(ChangeKind.UPDATED, o.load_balancer)
+                for o in outcomes
+                if o.load_balancer and not o.deleted
+            ]
+        )
+        self._wake(o for o in outcomes if not o.deleted)
+
+    async def _finish_deletes(self, outcomes: list[Realized]) -> None:
+        def write(tx: Tx) -> None:
+            for outcome in outcomes:
+                lb = tx.get(outcome.lb_id)
+                if lb is not None and lb.revision == outcome.revision:
+                    tx.delete(lb)
+
+        try:
+            await self._store.write(write)
+        finally:
+            self._wake(outcomes)
+
+    def _wake(self, outcomes: Iterable[Realized]) -> None:
+        for outcome in outcomes:
+            for revision, waiter in self._waiters.get(outcome.lb_id, []):
+                if revision <= outcome.revision and not waiter.done():
+                    waiter.set_result(None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Waits for background store writes (finished deletes) at shutdown."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
 
     async def _change(
         self,
@@ -202,12 +348,16 @@ class LoadBalancerCore:
             old = tx.get(lb_id)
             if old is None or not who.may_see(old.project_id):
                 raise ApiError.not_found("load balancer", lb_id)
-            new = model.changed(old, change(old), now)
+            if old.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+                raise ApiError(Code.FAILED_PRECONDITION, f"load balancer {lb_id!r} is being deleted")
+            # Changes apply to what clients see: the realized statuses, not the stored ones.
+            current = self._view(old)
+            new = model.changed(current, change(current), now)
             _claim_frontends(tx, new, path_of)
             tx.update(new)
             return new
 
-        return load_balancer_out(await self._store.write(write))
+        return await self._realized_answer(await self._store.write(write))
 
     async def update_load_balancer(
         self, req: pb.UpdateLoadBalancerRequest, who: Principal
@@ -230,13 +380,20 @@ class LoadBalancerCore:
     async def delete_load_balancer(self, req: pb.DeleteLoadBalancerRequest, who: Principal) -> Empty:
         lb_id = _required(req.id, "id")
 
-        def write(tx: Tx) -> None:
+        now = self._clock()
+
+        def write(tx: Tx) -> model.LoadBalancer:
             lb = tx.get(lb_id)
             if lb is None or not who.may_see(lb.project_id):
                 raise ApiError.not_found("load balancer", lb_id)
-            tx.delete(lb)
+            if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+                return lb  # already on its way out
+            # Its rows leave OVN first; the store forgets it once they are gone.
+            new = model.deleting(lb, now)
+            tx.update(new, claims=False)
+            return new
 
-        await self._store.write(write)
+        await self._realized_answer(await self._store.write(write))
         return Empty()
 
     async def add_listener(self, req: pb.AddListenerRequest, who: Principal) -> pb.LoadBalancer:
@@ -375,6 +532,10 @@ class LoadBalancerCore:
             return model.replace_pool(lb, replace(pool, members=members))
 
         return await self._change(req.load_balancer_id, who, change)
+
+
+def _first_host(network: Network) -> str:
+    return str(next(ipaddress.ip_network(network.subnet or "", strict=False).hosts()))
 
 
 def _canonical(address: str) -> str:

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,34 +83,46 @@ class Change:
 
 
 def dump(lb: model.LoadBalancer) -> str:
-    return json.dumps(dataclasses.asdict(lb), separators=(",", ":"))
+    return json.dumps(_plain(lb), separators=(",", ":"))
 
 
 def load(doc: str) -> model.LoadBalancer:
-    return _build(model.LoadBalancer, json.loads(doc))
+    return _decoder(model.LoadBalancer)(json.loads(doc))
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclasses to dicts without dataclasses.asdict's deep copies (enums are str)."""
+    if isinstance(obj, tuple):
+        return [_plain(x) for x in obj]
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: _plain(getattr(obj, name)) for name in fields}
+    return obj
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _build(hint: Any, value: Any) -> Any:
-    """Rebuilds typed dataclasses from JSON using their own type hints."""
-    if value is None:
-        return None
+def _decoder(hint: Any) -> Callable[[Any], Any]:
+    """A converter from JSON to `hint`, built once per type from its type hints."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _build(inner, value)
+        convert = _decoder(inner)
+        return lambda v: None if v is None else convert(v)
     if origin is tuple:
-        return tuple(_build(typing.get_args(hint)[0], v) for v in value)
+        item = _decoder(typing.get_args(hint)[0])
+        return lambda v: tuple(item(x) for x in v)
     if dataclasses.is_dataclass(hint):
-        hints = _hints(hint)
-        return hint(**{k: _build(hints[k], v) for k, v in value.items() if k in hints})
+        cls: Any = hint
+        fields = {name: _decoder(t) for name, t in typing.get_type_hints(cls).items()}
+
+        def build(v: dict[str, Any]) -> Any:
+            # Unknown keys (a newer document) are ignored; missing ones take defaults.
+            return cls(**{k: fields[k](x) for k, x in v.items() if k in fields})
+
+        return build
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
-    return value
+        return hint._value2member_map_.__getitem__
+    return lambda v: v
 
 
 # --- the store ------------------------------------------------------------------
@@ -143,11 +155,21 @@ class Tx:
         self._write_frontends(lb)
         self.changes.append(Change(ChangeKind.CREATED, lb))
 
-    def update(self, lb: model.LoadBalancer) -> None:
+    def update(self, lb: model.LoadBalancer, *, claims: bool = True) -> None:
+        """`claims=False` for changes that keep the listeners (statuses): the
+        frontend rows stay as they are."""
         self._conn.execute("UPDATE load_balancers SET doc = ? WHERE id = ?", (dump(lb), lb.id))
-        self._conn.execute("DELETE FROM frontends WHERE load_balancer_id = ?", (lb.id,))
-        self._write_frontends(lb)
+        if claims:
+            self._conn.execute("DELETE FROM frontends WHERE load_balancer_id = ?", (lb.id,))
+            self._write_frontends(lb)
         self.changes.append(Change(ChangeKind.UPDATED, lb))
+
+    def vips_in_network(self, network_id: str) -> set[str]:
+        rows = self._conn.execute(
+            "SELECT json_extract(doc, '$.vip_address') FROM load_balancers WHERE network_id = ?",
+            (network_id,),
+        )
+        return {row[0] for row in rows}
 
     def delete(self, lb: model.LoadBalancer) -> None:
         self._conn.execute("DELETE FROM load_balancers WHERE id = ?", (lb.id,))
@@ -258,6 +280,15 @@ class Store:
             [*args, after, limit],
         ).fetchall()
         return [(seq, load(doc)) for seq, doc in rows], total
+
+    def all(self, page: int = 1000) -> Iterator[model.LoadBalancer]:
+        after = 0
+        while True:
+            rows, _ = self.list(project_id="", network_id="", after=after, limit=page)
+            yield from (lb for _, lb in rows)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     # writes
 

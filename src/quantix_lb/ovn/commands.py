@@ -20,7 +20,10 @@ class Command(Protocol):
 
 def column_value(row: LbRow, column: str) -> Any:
     """An LbRow column in python-ovs's form (optional scalars are lists)."""
-    value = getattr(row, column)
+    return column_value_of(column, getattr(row, column))
+
+
+def column_value_of(column: str, value: Any) -> Any:
     if column == "protocol":
         return [value]
     if column == "selection_fields":
@@ -34,21 +37,25 @@ def _plain(value: Any, _base: Any) -> Any:
     return value
 
 
-def raw(row: ovs_idl.Row, column: str) -> Any:
-    """A column of the replica as plain Python (references stay UUIDs).
+def as_uuid(value: Any) -> Any:
+    return value.uuid if isinstance(value, ovs_idl.Row) else value
+
+
+def datum(row: ovs_idl.Row, column: str) -> data.Datum:
+    """A column of the replica as OVSDB holds it.
 
     python-ovs rebuilds and re-validates a column on every attribute read,
-    which costs milliseconds across thousands of rows; reading the replica's
-    datum is enough for rows we are not changing in an open transaction."""
-    datum = row._data.get(column) if row._data else None
-    if datum is None:  # the replica leaves out columns that hold their default
-        datum = data.Datum.default(row._table.columns[column].type)
-    return datum.to_python(_plain)
+    which costs milliseconds across thousands of rows; the replica's datum is
+    enough for rows we are not changing in an open transaction."""
+    found = row._data.get(column) if row._data else None
+    if found is None:  # the replica leaves out columns that hold their default
+        found = data.Datum.default(row._table.columns[column].type)
+    return found
 
 
-def drifted(actual: ovs_idl.Row, want: LbRow) -> list[str]:
-    """Columns whose NB value differs from what we want (sets come back sorted)."""
-    return [c for c in LB_COLUMNS if raw(actual, c) != column_value(want, c)]
+def raw(row: ovs_idl.Row, column: str) -> Any:
+    """A column as plain Python (references stay UUIDs)."""
+    return datum(row, column).to_python(_plain)
 
 
 def datapath(idl: ovs_idl.Idl, dp_uuid: uuid.UUID) -> ovs_idl.Row | None:
@@ -59,15 +66,23 @@ def datapath(idl: ovs_idl.Idl, dp_uuid: uuid.UUID) -> ovs_idl.Row | None:
     return None
 
 
+def write(txn: ovs_idl.Transaction, row: ovs_idl.Row, column: str, value: data.Datum) -> None:
+    """Sets a column to a datum built and validated once per revision.
+
+    Row.__setattr__ would rebuild and re-validate the value and probe the old
+    one through the slow attribute path on every write."""
+    txn._write(row, row._table.columns[column], value)
+
+
 @dataclass(frozen=True)
 class CreateLoadBalancer:
-    row: LbRow
+    columns: dict[str, data.Datum]
     datapaths: frozenset[uuid.UUID]
 
     def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
         lb = txn.insert(idl.tables["Load_Balancer"])
-        for column in LB_COLUMNS:
-            setattr(lb, column, column_value(self.row, column))
+        for column, value in self.columns.items():
+            write(txn, lb, column, value)
         for dp_uuid in self.datapaths:
             dp = datapath(idl, dp_uuid)
             if dp is not None:
@@ -77,14 +92,13 @@ class CreateLoadBalancer:
 @dataclass(frozen=True)
 class SetLoadBalancer:
     lb_uuid: uuid.UUID
-    row: LbRow
-    columns: tuple[str, ...]
+    columns: dict[str, data.Datum]
 
     def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
         lb = idl.tables["Load_Balancer"].rows.get(self.lb_uuid)
         if lb is not None:
-            for column in self.columns:
-                setattr(lb, column, column_value(self.row, column))
+            for column, value in self.columns.items():
+                write(txn, lb, column, value)
 
 
 @dataclass(frozen=True)

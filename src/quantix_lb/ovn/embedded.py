@@ -8,7 +8,6 @@ listens on a unix socket under the data dir, and is restarted if it exits.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import shutil
 import signal
@@ -26,7 +25,6 @@ SCHEMA_CANDIDATES = (
     "/usr/share/ovn/ovn-nb.ovsschema",
     "/usr/local/share/ovn/ovn-nb.ovsschema",
 )
-_PR_SET_PDEATHSIG = 1
 
 
 def _tool(name: str) -> str:
@@ -46,9 +44,18 @@ def _schema() -> str:
     raise FileNotFoundError("OVN NB schema (ovn-nb.ovsschema) not found: install ovn-common")
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """Runs argv so it gets SIGTERM when we die, even by kill -9.
+
+    setpriv (util-linux) sets the parent-death signal and execs; a preexec_fn
+    would do the same but is unsafe in a process with threads. The signal is
+    tied to the spawning thread, so spawns happen on the event loop's thread."""
+    setpriv = shutil.which("setpriv")
+    if setpriv and subprocess.run([setpriv, "--help"], capture_output=True, text=True).stdout.count(
+        "pdeathsig"
+    ):
+        return [setpriv, "--pdeathsig", "TERM", "--", *argv]
+    return argv
 
 
 class EmbeddedNb:
@@ -96,40 +103,40 @@ class EmbeddedNb:
             while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         d = self.directory
+        argv = [
+            _tool("ovsdb-server"), str(d / "nb.db"),
+            f"--remote=punix:{self.socket_path}", f"--unixctl={d / 'ovsdb-server.ctl'}",
+            f"--pidfile={d / 'ovsdb-server.pid'}", f"--log-file={d / 'ovsdb-server.log'}",
+            "--no-chdir",
+        ]  # fmt: skip
         self._proc = subprocess.Popen(
-            [
-                _tool("ovsdb-server"),
-                str(d / "nb.db"),
-                f"--remote=punix:{self.socket_path}",
-                f"--unixctl={d / 'ovsdb-server.ctl'}",
-                f"--pidfile={d / 'ovsdb-server.pid'}",
-                f"--log-file={d / 'ovsdb-server.log'}",
-                "--no-chdir",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"ovsdb-server exited with {self._proc.returncode}; see {d / 'ovsdb-server.log'}"
-                )
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(str(self.socket_path))
-                return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
+            _with_parent_death_signal(argv),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        return self._proc
+
+    def _listening(self, proc: subprocess.Popen[bytes]) -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"ovsdb-server exited with {proc.returncode}; see {self.directory / 'ovsdb-server.log'}"
+            )
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(self.socket_path))
+            return True
+        except OSError:
+            return False
 
     def start(self) -> None:
         self._prepare()
-        self._spawn()
+        proc = self._spawn()
+        deadline = time.monotonic() + 10
+        while not self._listening(proc):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
+            time.sleep(0.01)
         log.info("ovn.embedded_nb_started", remote=self.remote, pid=self._proc and self._proc.pid)
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
@@ -144,7 +151,13 @@ class EmbeddedNb:
             if self._stopping:
                 return
             try:
-                await asyncio.to_thread(self._spawn)
+                proc = self._spawn()  # on the loop's thread: see _with_parent_death_signal
+                deadline = time.monotonic() + 10
+                while not self._listening(proc):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
+                    await asyncio.sleep(0.01)
+                log.info("ovn.embedded_nb_restarted", pid=proc.pid)
                 backoff = 0.2
             except (RuntimeError, OSError) as exc:
                 log.error("ovn.embedded_nb_restart_failed", error=str(exc))

@@ -1,15 +1,20 @@
 """The one owner of the Northbound IDL, and the reconciler it runs.
 
 A dedicated thread loops idl.run -> reconcile step -> poller.block. Callers on
-the event loop hand it desired load balancers (`offer`) and read an immutable
-topology snapshot; results come back through `on_realized`.
+the event loop hand it desired load balancers (`offer`, `forget`) and read an
+immutable topology snapshot; outcomes come back through `on_realized`.
 
 Each step turns every load balancer that changed since the last step into
-commands and commits them as ONE transaction (group commit). A full pass
-compares every desired load balancer and every owned row: at start, after each
-reconnect, when the topology changes and every FULL_INTERVAL seconds, so edits
-made behind our back (ovn-nbctl) are repaired within seconds. Owned rows are
-found by their external_ids; rows we do not own are never touched.
+small commands and commits them as ONE transaction (group commit).
+
+Drift is found two ways. Events: a change to an owned Load_Balancer row, or an
+owned row dropped from a switch or router, marks its load balancer for
+repair at once. Full passes: at start, after every reconnect, when the
+topology changes and every FULL_INTERVAL seconds, every desired load balancer
+and every owned row are compared. Notifications caused by our own commits are
+not treated as drift, so a change someone makes during one of our commits
+waits for the next full pass. Owned rows carry our external_ids; rows we do
+not own are never touched.
 """
 
 from __future__ import annotations
@@ -21,20 +26,30 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+import ovs.json
 import structlog
 from ovs import jsonrpc, poller, stream
+from ovs.db import data
 from ovs.db import idl as ovs_idl
 
 from quantix_lb import model
 from quantix_lb.ovn import commands as cmd
 from quantix_lb.ovn import translate
-from quantix_lb.ovn.translate import LB_ID_KEY, LISTENER_ID_KEY, NETWORK_ID_KEY, OWNER, OWNER_KEY, Network
+from quantix_lb.ovn.translate import (
+    LB_ID_KEY,
+    LISTENER_ID_KEY,
+    NETWORK_ID_KEY,
+    OWNER,
+    OWNER_KEY,
+    Network,
+)
 
 log = structlog.get_logger(__name__)
 
-FULL_INTERVAL = 3.0
+FULL_INTERVAL = 5.0
 MAX_STEP = 1000  # load balancers per transaction
 RETRY_DELAY = 0.2
 COLUMNS = {
@@ -44,6 +59,7 @@ COLUMNS = {
     "Logical_Router": ["name", "ports", "load_balancer"],
     "Logical_Router_Port": ["name", "networks"],
 }
+_SHARED_COLUMNS = frozenset({"protocol", "selection_fields", "options"})
 _TOPOLOGY_TABLES = frozenset(
     {"Logical_Switch", "Logical_Switch_Port", "Logical_Router", "Logical_Router_Port"}
 )
@@ -57,18 +73,19 @@ class Realized:
     revision: int
     error: str = ""
     deleted: bool = False
+    load_balancer: model.LoadBalancer | None = None  # the revision realized
 
 
 @dataclass(frozen=True)
 class Topology:
-    networks: dict[str, Network]
+    networks: dict[str, Network] = field(default_factory=dict)
     synced: bool = False  # False until the IDL has loaded the NB once
 
 
 def fetch_schema(remote: str, timeout: float = 2.0) -> ovs_idl.SchemaHelper:
     """The NB schema as the server has it (a newer OVN may have more columns)."""
     last = "no remote"
-    for one in _split_remotes(remote):
+    for one in [r.strip() for r in remote.split(",") if r.strip()]:
         error, strm = stream.Stream.open_block(stream.Stream.open(one), int(timeout * 1000))
         if error:
             last = f"{one}: {os.strerror(error)}"
@@ -87,10 +104,6 @@ def fetch_schema(remote: str, timeout: float = 2.0) -> ovs_idl.SchemaHelper:
     raise ConnectionError(f"cannot read the OVN_Northbound schema ({last})")
 
 
-def _split_remotes(remote: str) -> list[str]:
-    return [r.strip() for r in remote.split(",") if r.strip()]
-
-
 def build_topology(idl: ovs_idl.Idl) -> dict[str, Network]:
     """Networks by id: a switch is found by its name and by quantix:network-id."""
     router_of_port: dict[str, uuid.UUID] = {}
@@ -102,28 +115,28 @@ def build_topology(idl: ovs_idl.Idl) -> dict[str, Network]:
     networks: dict[str, Network] = {}
     by_extid: dict[str, Network] = {}
     for ls in idl.tables["Logical_Switch"].rows.values():
-        routers, addresses = [], set(used)
+        routers, addresses = set(), set(used)
         for lsp in ls.ports:
             if lsp.type == "router":
                 router = router_of_port.get(lsp.options.get("router-port", ""))
                 if router is not None:
-                    routers.append(router)
+                    routers.add(router)
             for entry in lsp.addresses:
                 addresses.update(part for part in entry.split()[1:] if part != "dynamic")
-        net_id = ls.external_ids.get(NETWORK_ID_KEY, "")
         network = Network(
             network_id=ls.name,
             switch=ls.uuid,
             switch_name=ls.name,
-            routers=tuple(sorted(set(routers))),
+            routers=tuple(sorted(routers)),
             subnet=ls.other_config.get("subnet"),
             used_addresses=frozenset(addresses),
             owned=ls.external_ids.get(OWNER_KEY) == OWNER,
         )
         if ls.name:
             networks[ls.name] = network
+        net_id = ls.external_ids.get(NETWORK_ID_KEY, "")
         if net_id:
-            by_extid[net_id] = Network(**{**network.__dict__, "network_id": net_id})
+            by_extid[net_id] = replace(network, network_id=net_id)
     for net_id, network in by_extid.items():
         networks.setdefault(net_id, network)
     return networks
@@ -140,37 +153,55 @@ class _Idl(ovs_idl.Idl):
         self._hook(event, row, updates)
 
 
+@dataclass(frozen=True)
+class _Want:
+    """The translation of one revision: per listener, each column as the datum
+    OVSDB holds, built (and validated) once."""
+
+    revision: int
+    deleting: bool
+    rows: dict[str, dict[str, data.Datum]]
+
+
 class NbRealizer:
     def __init__(
         self,
         remote: str,
         *,
         create_networks: bool,
-        on_realized: Callable[[list[Realized]], None],
+        on_realized: Callable[[list[Realized]], None] | None = None,
         full_interval: float = FULL_INTERVAL,
     ) -> None:
         self.remote = remote
         self.create_networks = create_networks
-        self._on_realized = on_realized
+        # Called on the IDL thread with each step's outcomes; set before start().
+        self.on_realized = on_realized or (lambda outcomes: None)
         self._full_interval = full_interval
         self._lock = threading.Lock()
         self._inbox: dict[str, model.LoadBalancer | None] = {}
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
-        self.topology = Topology({})
-        # Owned only by the IDL thread:
+        self.topology = Topology()
+        # Owned by the IDL thread from here on.
         self._idl: _Idl | None = None
         self._desired: dict[str, model.LoadBalancer] = {}
+        self._wanted: dict[str, _Want] = {}
+        self._datums: dict[tuple[str, Any], data.Datum] = {}
         self._dirty: set[str] = set()
-        self._owned: dict[str, dict[uuid.UUID, str]] = {}  # lb id -> row uuid -> listener id
+        self._check_attach: set[str] = set()
+        self._owned: dict[str, dict[uuid.UUID, str]] = {}  # lb id -> row -> listener id
+        self._row_owner: dict[uuid.UUID, str] = {}
+        # Owned row -> (wanted datums, the row's datum objects found equal to them).
+        self._verified: dict[uuid.UUID, tuple[dict[str, data.Datum], tuple[data.Datum | None, ...]]] = {}
         self._reported: dict[str, tuple[int, str]] = {}
-        self._pending_reports: list[Realized] = []
+        self._reports: list[Realized] = []
+        self._committing = False
         self._topology_dirty = True
         self._full_due = 0.0
-        self._conn_seqno = -1
-        self._synced = False
         self._retry_at = 0.0
+        self._synced = False
+        self._converging: float | None = None  # since when the first full pass after a sync runs
 
     # --- called from other threads ----------------------------------------------------
 
@@ -219,58 +250,66 @@ class NbRealizer:
         backoff = 0.1
         while not self._stopping.is_set():
             try:
-                helper = fetch_schema(self.remote)
+                self._idl = self._connect()
+                while not self._stopping.is_set():
+                    self._iterate()
+                    backoff = 0.1
             except (ConnectionError, OSError) as exc:
                 log.warning("ovn.nb_unreachable", remote=self.remote, error=str(exc), retry_s=backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            for table, columns in COLUMNS.items():
-                helper.register_columns(table, columns)
-            self._idl = _Idl(self.remote, helper, self._notify)
-            break
-        try:
-            while not self._stopping.is_set():
-                self._iterate()
-        except Exception:
-            log.exception("ovn.nb_thread_crashed")
-            raise
-        finally:
-            if self._idl:
-                self._idl.close()
+            except Exception:
+                # A bug must not end realization for good: start over from a fresh replica.
+                log.exception("ovn.nb_loop_failed", retry_s=backoff)
+            finally:
+                if self._idl:
+                    self._idl.close()
+                    self._idl = None
+                    self._synced = False
+            self._stopping.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _connect(self) -> _Idl:
+        if ovs.json.PARSER != ovs.json.PARSER_C:
+            log.warning("ovn.slow_json", detail="python-ovs has no C JSON parser (see scripts/setup)")
+        helper = fetch_schema(self.remote)
+        for table, columns in COLUMNS.items():
+            helper.register_columns(table, columns)
+        return _Idl(self.remote, helper, self._notify)
 
     def _iterate(self) -> None:
         idl = self._idl
         assert idl is not None
         idl.run()
-        session = idl._session  # python-ovs exposes no public connection seqno
-        seqno = session.get_seqno()
-        synced = session.is_connected() and idl.state == idl.IDL_S_MONITORING
-        if seqno != self._conn_seqno:
-            self._conn_seqno = seqno
-            log.info("ovn.nb_connection", remote=idl.session_name(), connected=session.is_connected())
-        if synced and not self._synced:
-            self._full_due = 0.0  # (re)connected: compare everything
-            self._topology_dirty = True
-        self._synced = synced
+        synced = idl._session.is_connected() and idl.state == idl.IDL_S_MONITORING
+        if synced != self._synced:
+            log.info("ovn.nb_connection", remote=idl.session_name(), synced=synced)
+            if synced:  # (re)connected: compare everything
+                self._converging = time.monotonic()
+                self._full_due = 0.0
+                self._topology_dirty = True
+                self._rebuild_owned(idl)
+            self._synced = synced
         if synced and self._topology_dirty:
-            self._topology_dirty = False
-            self.topology = Topology(build_topology(idl), synced=True)
-            self._full_due = min(self._full_due, time.monotonic() + 0.05)
+            self._refresh_topology(idl)
         self._take_inbox()
         now = time.monotonic()
         if synced and now >= self._retry_at:
-            full = now >= self._full_due
-            if full:
+            if now >= self._full_due:
                 self._full_due = now + self._full_interval
-                self._rebuild_owned(idl)
                 self._dirty |= set(self._desired) | set(self._owned)
+                self._check_attach |= self._dirty
             if self._dirty:
-                self._step(idl, full)
+                self._step(idl)
+            if self._converging is not None and not self._dirty:
+                log.info(
+                    "ovn.converged",
+                    load_balancers=len(self._desired),
+                    seconds=round(time.monotonic() - self._converging, 3),
+                )
+                self._converging = None
         p = poller.Poller()
         idl.wait(p)
         p.fd_wait(self._wake_r, poller.POLLIN)
-        wake_at = self._full_due if not self._dirty else max(self._retry_at, now)
+        wake_at = max(self._retry_at, now) if self._dirty else self._full_due
         p.timer_wait(max(0, int((wake_at - time.monotonic()) * 1000)))
         p.block()
         try:
@@ -288,59 +327,136 @@ class NbRealizer:
         for lb_id, lb in inbox.items():
             if lb is None:
                 self._desired.pop(lb_id, None)
+                self._wanted.pop(lb_id, None)
                 self._reported.pop(lb_id, None)
-            else:
-                self._desired[lb_id] = lb
-            self._dirty.add(lb_id)
+                self._dirty.add(lb_id)
+                continue
+            old = self._desired.get(lb_id)
+            self._desired[lb_id] = lb
+            # A status write-back keeps the revision: nothing new to realize.
+            if old is None or old.revision != lb.revision or lb_id not in self._reported:
+                self._dirty.add(lb_id)
+
+    def _refresh_topology(self, idl: ovs_idl.Idl) -> None:
+        self._topology_dirty = False
+        old = self.topology.networks
+        new = build_topology(idl)
+        self.topology = Topology(new, synced=True)
+        changed = {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
+        if changed:
+            affected = {i for i, lb in self._desired.items() if lb.network_id in changed}
+            self._dirty |= affected
+            self._check_attach |= affected
 
     def _notify(self, event: str, row: ovs_idl.Row, updates: ovs_idl.Row | None) -> None:
         table = row._table.name
         if table == "Load_Balancer":
-            ids = cmd.raw(row, "external_ids") or {}
+            ids = cmd.raw(row, "external_ids")
             if ids.get(OWNER_KEY) != OWNER:
                 return
             lb_id = ids.get(LB_ID_KEY, "")
             rows = self._owned.setdefault(lb_id, {})
             if event == ovs_idl.ROW_DELETE:
                 rows.pop(row.uuid, None)
+                self._row_owner.pop(row.uuid, None)
+                self._verified.pop(row.uuid, None)
             else:
                 rows[row.uuid] = ids.get(LISTENER_ID_KEY, "")
-            self._dirty.add(lb_id)
+                self._row_owner[row.uuid] = lb_id
+            if not self._committing:
+                self._dirty.add(lb_id)
         elif table in _TOPOLOGY_TABLES:
-            # Our own attachments change only `load_balancer`; that is not topology.
             changed = set(updates._data) if updates is not None else {"*"}
+            if "load_balancer" in changed and not self._committing and event == ovs_idl.ROW_UPDATE:
+                # Someone detached rows of ours: find whose by the removed references.
+                before = updates._data["load_balancer"].values.keys()
+                after = row._data["load_balancer"].values.keys() if "load_balancer" in row._data else set()
+                for atom in before - after:
+                    lb_id = self._row_owner.get(atom.value)
+                    if lb_id is not None:
+                        self._dirty.add(lb_id)
+                        self._check_attach.add(lb_id)
             if changed - {"load_balancer"}:
-                log.info("ovn.topology_changed", table=table, change=event, columns=sorted(changed))
                 self._topology_dirty = True
 
     def _rebuild_owned(self, idl: ovs_idl.Idl) -> None:
-        owned: dict[str, dict[uuid.UUID, str]] = {}
+        self._owned, self._row_owner, self._verified = {}, {}, {}
         for row in idl.tables["Load_Balancer"].rows.values():
-            ids = cmd.raw(row, "external_ids") or {}
+            ids = cmd.raw(row, "external_ids")
             if ids.get(OWNER_KEY) == OWNER:
-                owned.setdefault(ids.get(LB_ID_KEY, ""), {})[row.uuid] = ids.get(LISTENER_ID_KEY, "")
-        self._owned = owned
+                lb_id = ids.get(LB_ID_KEY, "")
+                self._owned.setdefault(lb_id, {})[row.uuid] = ids.get(LISTENER_ID_KEY, "")
+                self._row_owner[row.uuid] = lb_id
 
-    def _step(self, idl: ovs_idl.Idl, full: bool) -> None:
+    def _want(self, idl: ovs_idl.Idl, lb: model.LoadBalancer) -> _Want:
+        deleting = lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE
+        cached = self._wanted.get(lb.id)
+        if cached and cached.revision == lb.revision and cached.deleting == deleting:
+            return cached
+        rows = {
+            row.listener_id: {c: self._datum(idl, c, getattr(row, c)) for c in cmd.LB_COLUMNS}
+            for row in translate.desired_rows(lb)
+        }
+        want = _Want(lb.revision, deleting, rows)
+        self._wanted[lb.id] = want
+        return want
+
+    def _datum(self, idl: ovs_idl.Idl, column: str, value: Any) -> data.Datum:
+        """Builds (and validates) a column's datum; the few values shared by
+        many rows (protocol, selection fields, options) are built once."""
+        shared = column in _SHARED_COLUMNS
+        key = (column, value)
+        if shared and key in self._datums:
+            return self._datums[key]
+        column_type = idl.tables["Load_Balancer"].columns[column].type
+        built = data.Datum.from_python(column_type, cmd.column_value_of(column, value), cmd.as_uuid)
+        if shared:
+            self._datums[key] = built
+        return built
+
+    def _drift(self, row: ovs_idl.Row, columns: dict[str, data.Datum]) -> dict[str, data.Datum]:
+        """Columns of an owned row that differ from what we want.
+
+        python-ovs replaces a column's datum object whenever the column
+        changes, so a row whose datums are the very objects we last found
+        equal needs no comparison: full passes stay cheap at 10,000 rows."""
+        seen = tuple(row._data.get(c) for c in cmd.LB_COLUMNS)
+        verified = self._verified.get(row.uuid)
+        if (
+            verified
+            and verified[0] is columns
+            and all(a is b for a, b in zip(verified[1], seen, strict=True))
+        ):
+            return {}
+        drift = {c: d for c, d in columns.items() if cmd.datum(row, c) != d}
+        if not drift:
+            self._verified[row.uuid] = (columns, seen)
+        return drift
+
+    def _step(self, idl: ovs_idl.Idl) -> None:
         batch = sorted(self._dirty)[:MAX_STEP]
+        self._dirty.difference_update(batch)
         attached: dict[uuid.UUID, set[uuid.UUID]] = {}
 
         def attached_to(dp: uuid.UUID) -> set[uuid.UUID]:
             if dp not in attached:
                 row = cmd.datapath(idl, dp)
-                attached[dp] = set(cmd.raw(row, "load_balancer") or ()) if row is not None else set()
+                values = cmd.datum(row, "load_balancer").values if row is not None else {}
+                attached[dp] = {atom.value for atom in values}
             return attached[dp]
 
         plans: list[tuple[str, list[cmd.Command], Realized | None]] = []
         missing_networks: set[str] = set()
         for lb_id in batch:
-            commands, outcome = self._plan(idl, lb_id, full, attached_to, missing_networks)
+            check = lb_id in self._check_attach
+            self._check_attach.discard(lb_id)
+            commands, outcome = self._plan(idl, lb_id, check, attached_to, missing_networks)
             plans.append((lb_id, commands, outcome))
         if missing_networks:
             self._commit(idl, [cmd.CreateSwitch(n) for n in sorted(missing_networks)])
             self._topology_dirty = True
-            return  # realize those load balancers once the switches are known
-        self._dirty.difference_update(batch)
+            self._dirty.update(batch)  # realize them once the switches are known
+            return
         status, error = self._commit(idl, [c for _, commands, _ in plans for c in commands])
         if status == "retry":
             self._dirty.update(batch)
@@ -354,62 +470,63 @@ class NbRealizer:
                     self._dirty.add(lb_id)
                     self._retry_at = time.monotonic() + RETRY_DELAY
                 elif outcome:
-                    self._report(outcome if one == "ok" else Realized(lb_id, outcome.revision, error=err))
-            self._flush_reports()
-            return
-        for lb_id, _, outcome in plans:
-            if outcome:
-                self._report(outcome if status == "ok" else Realized(lb_id, outcome.revision, error=error))
-        self._flush_reports()
+                    self._report(outcome if one == "ok" else replace(outcome, error=err))
+        else:
+            for _, _, outcome in plans:
+                if outcome:
+                    self._report(outcome if status == "ok" else replace(outcome, error=error))
+        reports, self._reports = self._reports, []
+        if reports:
+            self.on_realized(reports)
 
     def _plan(
         self,
         idl: ovs_idl.Idl,
         lb_id: str,
-        full: bool,
+        check_attach: bool,
         attached_to: Callable[[uuid.UUID], set[uuid.UUID]],
         missing_networks: set[str],
     ) -> tuple[list[cmd.Command], Realized | None]:
         lb = self._desired.get(lb_id)
         rows = idl.tables["Load_Balancer"].rows
         have: dict[str, ovs_idl.Row] = {}
-        extra: list[cmd.Command] = []
+        commands: list[cmd.Command] = []
         for row_uuid, listener_id in list(self._owned.get(lb_id, {}).items()):
             row = rows.get(row_uuid)
             if row is None:
                 continue
             if listener_id in have:  # a duplicate (copied by hand): keep one
-                extra.append(cmd.DeleteLoadBalancer(row_uuid))
+                commands.append(cmd.DeleteLoadBalancer(row_uuid))
             else:
                 have[listener_id] = row
         if lb is None:
-            return extra + [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()], None
-        if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+            return commands + [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()], None
+        want = self._want(idl, lb)
+        if want.deleting:
             deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
-            return extra + deletes, Realized(lb.id, lb.revision, deleted=True)
+            return commands + deletes, Realized(lb.id, lb.revision, deleted=True, load_balancer=lb)
         network = self.topology.networks.get(lb.network_id)
         if network is None:
             if self.create_networks:
                 missing_networks.add(lb.network_id)
                 return [], None
-            return [], Realized(
-                lb.id, lb.revision, error=f"network {lb.network_id!r} is not known to OVN Northbound"
-            )
-        commands = extra
-        for want in translate.desired_rows(lb):
-            row = have.pop(want.listener_id, None)
+            reason = f"network {lb.network_id!r} is not known to OVN Northbound"
+            return [], Realized(lb.id, lb.revision, error=reason, load_balancer=lb)
+        datapaths = network.datapaths
+        for listener_id, columns in want.rows.items():
+            row = have.pop(listener_id, None)
             if row is None:
-                commands.append(cmd.CreateLoadBalancer(want, network.datapaths))
+                commands.append(cmd.CreateLoadBalancer(columns, datapaths))
                 continue
-            columns = cmd.drifted(row, want)
-            if columns:
-                commands.append(cmd.SetLoadBalancer(row.uuid, want, tuple(columns)))
-            if full:
+            drift = self._drift(row, columns)
+            if drift:
+                commands.append(cmd.SetLoadBalancer(row.uuid, drift))
+            if check_attach:
                 commands.extend(
-                    cmd.Attach(dp, row.uuid) for dp in network.datapaths if row.uuid not in attached_to(dp)
+                    cmd.Attach(dp, row.uuid) for dp in datapaths if row.uuid not in attached_to(dp)
                 )
         commands.extend(cmd.DeleteLoadBalancer(r.uuid) for r in have.values())
-        return commands, Realized(lb.id, lb.revision)
+        return commands, Realized(lb.id, lb.revision, load_balancer=lb)
 
     def _commit(self, idl: ovs_idl.Idl, commands: list[cmd.Command]) -> tuple[str, str]:
         if not commands:
@@ -418,7 +535,11 @@ class NbRealizer:
         for command in commands:
             command.run(txn, idl)
         started = time.perf_counter()
-        status = txn.commit_block()
+        self._committing = True
+        try:
+            status = txn.commit_block()
+        finally:
+            self._committing = False
         ms = round((time.perf_counter() - started) * 1000, 2)
         if status in (ovs_idl.Transaction.SUCCESS, ovs_idl.Transaction.UNCHANGED):
             log.debug("ovn.txn", commands=len(commands), ms=ms)
@@ -434,9 +555,4 @@ class NbRealizer:
         key = (outcome.revision, outcome.error)
         if outcome.deleted or self._reported.get(outcome.lb_id) != key:
             self._reported[outcome.lb_id] = key
-            self._pending_reports.append(outcome)
-
-    def _flush_reports(self) -> None:
-        reports, self._pending_reports = self._pending_reports, []
-        if reports:
-            self._on_realized(reports)
+            self._reports.append(outcome)

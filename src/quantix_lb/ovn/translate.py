@@ -55,7 +55,7 @@ class LbRow:
 
 def endpoint(address: str, port: int) -> str:
     """OVN's spelling of address:port; IPv6 addresses go in brackets."""
-    if ipaddress.ip_address(address).version == 6:
+    if ":" in address:  # canonical IPv6 (addresses are validated and canonical)
         return f"[{address}]:{port}"
     return f"{address}:{port}"
 

@@ -1,0 +1,399 @@
+"""Benchmark: CreateLoadBalancer end to end, against the usual ways of writing OVN NB.
+
+For each count of existing load balancers it measures, in the same run:
+  quantix-lb   CreateLoadBalancer (1 listener, 2 members) through the gRPC API of a
+               `serve` with its embedded NB on a unix socket; the answer comes after
+               the NB transaction committed (provisioning_status ACTIVE)
+  ovn-nbctl    `ovn-nbctl lb-add ... -- ls-lb-add ...` per load balancer (the seed's way)
+  ovsdbapp     OpenStack's OVN library, one transaction per load balancer
+  python-ovs   the raw IDL, one transaction per load balancer
+with 1 and 16 concurrent clients, then the time of a cold start + full reconcile of
+the largest data set and the server's peak RSS. Prints tables; takes a few minutes.
+
+    .venv/bin/python scripts/bench_create.py [--existing 0,1000,10000] [--creates 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+from ovs.db import idl as ovs_idl
+
+from limiquantix.network.v1 import network_service_pb2 as pb
+from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
+from quantix_lb.ovn.nb import COLUMNS, fetch_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
+NET = "bench-net"
+
+
+def vip(i: int) -> str:
+    return f"172.{16 + i // 65000}.{(i // 250) % 260 % 256}.{i % 250 + 1}"
+
+
+def request(i: int) -> pb.CreateLoadBalancerRequest:
+    return pb.CreateLoadBalancerRequest(
+        name=f"bench-{i}",
+        project_id="bench",
+        network_id=NET,
+        vip_address=vip(i),
+        listeners=[
+            pb.Listener(
+                protocol=pb.Listener.TCP,
+                port=80,
+                default_pool=pb.Pool(
+                    members=[
+                        pb.Member(address="10.0.0.10", port=8080),
+                        pb.Member(address="10.0.0.11", port=8080),
+                    ]
+                ),
+            )
+        ],
+    )
+
+
+def summarize(latencies: list[float], seconds: float) -> dict[str, float]:
+    latencies = sorted(latencies)
+    return {
+        "rate": len(latencies) / seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def run_clients(clients: int, total: int, one: Callable[[int], None], first: int) -> dict[str, float]:
+    """`total` calls of one(i) spread over `clients` threads; latency per call."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(first, first + total))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            t = time.perf_counter()
+            one(i)
+            with lock:
+                latencies.append(time.perf_counter() - t)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for f in [pool.submit(worker) for _ in range(clients)]:
+            f.result()
+    return summarize(latencies, time.perf_counter() - started)
+
+
+# --- quantix-lb -------------------------------------------------------------------------
+
+
+class Serve:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.grpc_addr = ""
+        self.converged = threading.Event()
+        self.converge_seconds = 0.0
+
+    def start(self) -> float:
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "quantix_lb", "--log-format", "json", "--log-level", "info", "serve",
+             "--data-dir", str(self.data_dir), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.proc and self.proc.stderr
+            for line in self.proc.stderr:
+                if '"rpc"' in line:
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if event.get("event") == "serve.ready":
+                    self.grpc_addr = event["grpc"]
+                    ready.set()
+                elif event.get("event") == "ovn.converged" and not self.converged.is_set():
+                    self.converge_seconds = time.monotonic() - started
+                    self.converged.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(60):
+            raise RuntimeError("serve did not start")
+        return time.monotonic() - started
+
+    def peak_rss_mib(self) -> float:
+        assert self.proc
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: bool) -> dict[str, float]:
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = pb_grpc.LoadBalancerServiceStub(channel)
+        queue = iter(range(first, first + total))
+
+        async def client() -> None:
+            for i in queue:
+                t = time.perf_counter()
+                lb = await stub.CreateLoadBalancer(request(i))
+                latencies.append(time.perf_counter() - t)
+                if check and lb.provisioning_status != pb.Provisioning.ACTIVE:
+                    raise RuntimeError(
+                        f"create {i} answered {pb.Provisioning.Status.Name(lb.provisioning_status)}"
+                    )
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return summarize(latencies, time.perf_counter() - started)
+
+
+def grpc_creates(addr: str, clients: int, first: int, total: int, check: bool = True) -> dict[str, float]:
+    return asyncio.run(_grpc_creates(addr, clients, first, total, check))
+
+
+# --- baselines on a bare NB ------------------------------------------------------------------
+
+
+class BareNb:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.remote = f"unix:{directory}/nb.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True)
+        subprocess.run(["ovsdb-tool", "create", str(self.dir / "nb.db"), SCHEMA], check=True)
+        self.proc = subprocess.Popen(
+            ["ovsdb-server", str(self.dir / "nb.db"), f"--remote=punix:{self.dir}/nb.sock",
+             f"--unixctl={self.dir}/ctl", "--no-chdir"],
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not (self.dir / "nb.sock").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("ovsdb-server did not start")
+            time.sleep(0.01)
+        self.nbctl("ls-add", NET)
+
+    def nbctl(self, *args: str) -> str:
+        return subprocess.run(
+            ["ovn-nbctl", f"--db={self.remote}", *args], check=True, capture_output=True, text=True
+        ).stdout
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+class RawIdl:
+    """python-ovs IDL on its own thread-less loop (callers serialize)."""
+
+    def __init__(self, remote: str) -> None:
+        helper = fetch_schema(remote)
+        for table, columns in COLUMNS.items():
+            helper.register_columns(table, columns)
+        self.idl = ovs_idl.Idl(remote, helper)
+        self.lock = threading.Lock()
+        deadline = time.monotonic() + 30
+        while self.idl.change_seqno == 0 or not self.idl.tables["Logical_Switch"].rows:
+            self.idl.run()
+            if time.monotonic() > deadline:
+                raise RuntimeError("IDL did not sync")
+            time.sleep(0.001)
+
+    def create(self, indexes: range) -> None:
+        with self.lock:
+            ls = next(r for r in self.idl.tables["Logical_Switch"].rows.values() if r.name == NET)
+            txn = ovs_idl.Transaction(self.idl)
+            for i in indexes:
+                lb = txn.insert(self.idl.tables["Load_Balancer"])
+                lb.name = f"raw-{i}"
+                lb.protocol = ["tcp"]
+                lb.vips = {f"{vip(i)}:80": "10.0.0.10:8080,10.0.0.11:8080"}
+                ls.addvalue("load_balancer", lb.uuid)
+            status = txn.commit_block()
+            if status != ovs_idl.Transaction.SUCCESS:
+                raise RuntimeError(f"raw IDL commit: {status} {txn.get_error()}")
+
+    def close(self) -> None:
+        self.idl.close()
+
+
+def baseline(kind: str, remote: str, first: int, count: int, clients: int) -> dict[str, float]:
+    """Each baseline runs in a process of its own, as its users would run it."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, "--remote", remote, "--first", str(first),
+         "--count", str(count), "--clients", str(clients)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def worker(kind: str, remote: str, first: int, count: int, clients: int) -> dict[str, float]:
+    if kind == "ovn-nbctl":
+
+        def one(i: int) -> None:
+            subprocess.run(
+                ["ovn-nbctl", f"--db={remote}", "lb-add", f"nbctl-{i}", f"{vip(i)}:80",
+                 "10.0.0.10:8080,10.0.0.11:8080", "tcp", "--", "ls-lb-add", NET, f"nbctl-{i}"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+
+        return run_clients(clients, count, one, first)
+    if kind == "ovsdbapp":
+        from ovsdbapp.backend.ovs_idl import connection
+        from ovsdbapp.schema.ovn_northbound import impl_idl
+
+        conn = connection.Connection(connection.OvsdbIdl.from_server(remote, "OVN_Northbound"), timeout=120)
+        api = impl_idl.OvnNbApiIdlImpl(conn)
+
+        def via_ovsdbapp(i: int) -> None:
+            with api.transaction(check_error=True) as txn:
+                txn.add(api.lb_add(f"app-{i}", f"{vip(i)}:80", ["10.0.0.10:8080", "10.0.0.11:8080"]))
+                txn.add(api.ls_lb_add(NET, f"app-{i}"))
+
+        try:
+            return run_clients(clients, count, via_ovsdbapp, first)
+        finally:
+            conn.stop()
+    raw = RawIdl(remote)
+    try:
+        return run_clients(clients, count, lambda i: raw.create(range(i, i + 1)), first)
+    finally:
+        raw.close()
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--existing", default="0,1000,10000")
+    parser.add_argument("--creates", type=int, default=400, help="creates per measurement")
+    parser.add_argument("--nbctl-creates", type=int, default=100)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--remote", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.remote, args.first, args.count, args.clients)))
+        return 0
+    counts = [int(x) for x in args.existing.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="qlb-bench-"))
+    rows: list[tuple[str, int, int, dict[str, float]]] = []
+    cold: list[tuple[str, float, float]] = []
+    rss = 0.0
+    try:
+        for n in counts:
+            print(f"== {n} existing load balancers", flush=True)
+            data = work / f"serve-{n}"
+            serve = Serve(data)
+            serve.start()
+            try:
+                if n:
+                    grpc_creates(serve.grpc_addr, 32, 0, n, check=False)
+                rows.append(("quantix-lb gRPC", n, 1, grpc_creates(serve.grpc_addr, 1, n, args.creates // 4)))
+                first = n + args.creates // 4
+                rows.append(
+                    ("quantix-lb gRPC", n, 16, grpc_creates(serve.grpc_addr, 16, first, args.creates))
+                )
+                rss = max(rss, serve.peak_rss_mib())
+            finally:
+                serve.stop()
+
+            bare = BareNb(work / f"bare-{n}")
+            bare.start()
+            try:
+                raw = RawIdl(bare.remote)
+                for start in range(0, n, 1000):  # the existing ones, in bulk
+                    raw.create(range(start, min(n, start + 1000)))
+                nxt = n
+
+                raw.close()
+                for kind, count, client_counts in (
+                    ("ovn-nbctl", args.nbctl_creates, (1, 16)),
+                    ("ovsdbapp", args.creates // 2, (1, 16)),
+                    ("python-ovs IDL", args.creates, (1,)),
+                ):
+                    for clients in client_counts:
+                        rows.append((kind, n, clients, baseline(kind, bare.remote, nxt, count, clients)))
+                        nxt += count
+            finally:
+                bare.stop()
+            print_table(rows)
+
+        biggest = work / f"serve-{max(counts)}"
+        total = max(counts) + args.creates // 4 + args.creates
+        for label, wipe in (("restart, NB intact", False), ("restart, NB empty (rebuild every row)", True)):
+            if wipe:
+                shutil.rmtree(biggest / "ovn")
+            serve = Serve(biggest)
+            serve.start()
+            try:
+                if not serve.converged.wait(120):
+                    raise RuntimeError("no ovn.converged within 120 s")
+                rss = max(rss, serve.peak_rss_mib())
+                cold.append((label, total, serve.converge_seconds))
+            finally:
+                serve.stop()
+        print_table(rows)
+        print("\n| cold start + full reconcile | load balancers | seconds (process start to converged) |")
+        print("|---|---|---|")
+        for label, count, seconds in cold:
+            print(f"| {label} | {count} | {seconds:.2f} |")
+        print(f"\nserver peak RSS: {rss:.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def print_table(rows: list[tuple[str, int, int, dict[str, float]]]) -> None:
+    nbctl = {(n, c): r["rate"] for name, n, c, r in rows if name == "ovn-nbctl"}
+    print("\n| path | existing LBs | clients | creates/s | p50 ms | p99 ms | vs ovn-nbctl |")
+    print("|---|---|---|---|---|---|---|")
+    for name, n, clients, r in rows:
+        base = nbctl.get((n, clients)) or nbctl.get((n, 1))
+        ratio = f"{r['rate'] / base:.1f}x" if base else "-"
+        print(f"| {name} | {n} | {clients} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {ratio} |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())

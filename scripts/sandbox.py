@@ -1,0 +1,112 @@
+"""A full local OVN with a demo network and quantix-lb in front of it (see scripts/sandbox)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import ovn_testbed  # noqa: E402  (the test bed is shared with the test suite)
+
+NET = "demo-net"
+VIP = "10.0.0.100"
+
+
+def start_serve(
+    data_dir: Path, nb_remote: str, http_addr: str, grpc_addr: str
+) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quantix_lb", "--log-format", "json", "serve", "--data-dir", str(data_dir),
+         "--ovn-nb", nb_remote, "--http-addr", http_addr, "--grpc-addr", grpc_addr],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    ready: dict[str, str] = {}
+    seen = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr
+        for line in proc.stderr:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "serve.ready":
+                ready.update(event)
+                seen.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not seen.wait(30):
+        proc.kill()
+        raise SystemExit("quantix-lb serve did not start")
+    return proc, "http://" + ready["http"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--http-addr", default="127.0.0.1:8080")
+    parser.add_argument("--grpc-addr", default="127.0.0.1:9090")
+    parser.add_argument("--check", action="store_true", help="curl the VIP from the client, then tear down")
+    args = parser.parse_args()
+    missing = ovn_testbed.missing_prerequisites()
+    if missing:
+        print("sandbox: " + "; ".join(missing), file=sys.stderr)
+        return 1
+    stack = ovn_testbed.OvnStack()
+    serve = None
+    try:
+        stack.start()
+        stack.add_switch(NET, "10.0.0.0/24")
+        stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
+        stack.add_router("demo-router")
+        stack.connect_router("demo-router", NET, "10.0.0.1/24", "0a:58:0a:00:00:01")
+        client = stack.add_host(NET, "client", "10.0.0.2/24", "10.0.0.1")
+        backends = []
+        for i in (1, 2, 3):
+            host = stack.add_host(NET, f"web{i}", f"10.0.0.1{i}/24", "10.0.0.1")
+            stack.start_http_server(host, 8080)
+            backends.append(host)
+        data_dir = Path(tempfile.mkdtemp(prefix="qlb-sandbox-"))
+        serve, api = start_serve(data_dir, stack.nb_remote, args.http_addr, args.grpc_addr)
+        body = {
+            "name": "demo-lb", "project_id": "demo", "network_id": NET, "vip_address": VIP,
+            "listeners": [{"protocol": "HTTP", "port": 80, "default_pool": {
+                "algorithm": "ROUND_ROBIN", "members": [{"address": b.ip, "port": 8080} for b in backends]}}],
+        }  # fmt: skip
+        request = urllib.request.Request(
+            f"{api}/api/v1/load-balancers", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=10) as resp:
+            lb = json.load(resp)
+        print(f"\nload balancer {lb['id']} is {lb['provisioning_status']} on VIP {VIP}:80")
+        print("\nTry:")
+        print(f"  ip netns exec {client.netns} curl -s http://{VIP}/      # answered by web1, web2 or web3")
+        print(f"  curl -s {api}/api/v1/load-balancers/{lb['id']}")
+        print(f"  ovn-nbctl --db={stack.nb_remote} lb-list")
+        if args.check:
+            ovn_testbed.wait_until(lambda: client.http_get(f"http://{VIP}/")[0].ok, 10.0, message="the VIP")
+            answers = {r.body for r in client.http_get(f"http://{VIP}/", count=30)}
+            print(f"\n30 requests answered by: {', '.join(sorted(answers))}")
+            return 0 if answers == {"web1", "web2", "web3"} else 1
+        print("\nCtrl-C tears everything down.")
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    finally:
+        if serve:
+            serve.terminate()
+            serve.wait(15)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,447 @@
+"""What `serve` writes to its embedded OVN Northbound, read back with ovn-nbctl.
+
+Without --ovn-nb, `serve` runs its own ovsdb-server with the OVN NB schema; its unix
+socket is DATA_DIR/ovn/nb.sock. Every load balancer becomes one Load_Balancer row per
+listener, owned through external_ids and attached to the Logical_Switch of its network
+(created on first use in embedded mode). A mutating RPC answers once the NB transaction has
+committed, so the rows are checked right after the answer; repairs of changes made behind
+the service's back are polled for with a deadline.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from google.protobuf import json_format
+
+from conftest import SEED_BODY, Server
+from limiquantix.network.v1 import network_service_pb2 as pb
+
+NBCTL = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
+OVSDB_TOOL = shutil.which("ovsdb-tool") or "/usr/bin/ovsdb-tool"
+pytestmark = pytest.mark.skipif(
+    not Path(NBCTL).exists(), reason="ovn-nbctl not installed (apt package ovn-central)"
+)
+
+OWNER = {"quantix:owner": "quantix-lb"}
+VIP = "192.168.1.100:80"
+M1, M2 = "10.0.0.10:8080", "10.0.0.11:8080"
+REPAIR_WITHIN = 5.0  # seconds (issue 3: drift is repaired within 5 s)
+T = TypeVar("T")
+
+
+# --- reading the Northbound -------------------------------------------------------------
+
+
+def _decode(value: Any) -> Any:
+    """OVSDB JSON notation to Python: maps to dicts, sets to frozensets, uuids to strings."""
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+        tag, body = value
+        if tag == "map":
+            return {_decode(k): _decode(v) for k, v in body}
+        if tag == "set":
+            return frozenset(_decode(v) for v in body)
+        if tag in ("uuid", "named-uuid"):
+            return body
+    return value
+
+
+def as_set(value: Any) -> frozenset:
+    """A set column: OVSDB writes a one-element set as the bare element."""
+    return value if isinstance(value, frozenset) else frozenset({value})
+
+
+class Nb:
+    """ovn-nbctl against one server's embedded Northbound."""
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+        self.db = srv.data_dir / "ovn" / "nb.db"
+
+    @property
+    def remote(self) -> str:
+        return f"unix:{self.srv.data_dir / 'ovn' / 'nb.sock'}"
+
+    def ctl(self, *args: str) -> str:
+        done = subprocess.run(
+            [NBCTL, f"--db={self.remote}", "--timeout=10", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"ovn-nbctl {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        out = json.loads(self.ctl("--format=json", "list", table))
+        return [{h: _decode(v) for h, v in zip(out["headings"], row, strict=True)} for row in out["data"]]
+
+    def lbs(self) -> list[dict[str, Any]]:
+        return self.rows("Load_Balancer")
+
+    def owned(self) -> list[dict[str, Any]]:
+        return [r for r in self.lbs() if r["external_ids"].get("quantix:owner") == "quantix-lb"]
+
+    def lb(self, uuid: str) -> dict[str, Any] | None:
+        return next((r for r in self.lbs() if r["_uuid"] == uuid), None)
+
+    def switches(self) -> list[dict[str, Any]]:
+        return self.rows("Logical_Switch")
+
+    def switch(self, name: str) -> dict[str, Any]:
+        (ls,) = [s for s in self.switches() if s["name"] == name]
+        return ls
+
+    def attached(self, name: str) -> frozenset:
+        return as_set(self.switch(name)["load_balancer"])
+
+
+def content(row: dict[str, Any]) -> dict[str, Any]:
+    """A Load_Balancer row's columns that the service manages."""
+    return {
+        "name": row["name"],
+        "protocol": row["protocol"],
+        "vips": row["vips"],
+        "options": row["options"],
+        "selection_fields": as_set(row["selection_fields"]),
+        "external_ids": row["external_ids"],
+    }
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str) -> tuple[T, float]:
+    """Polls `check` until it returns something truthy; returns it and the seconds taken."""
+    start = time.monotonic()
+    while True:
+        value = check()
+        elapsed = time.monotonic() - start
+        if value:
+            return value, elapsed
+        assert elapsed < timeout, f"{what}: not within {timeout} s"
+        time.sleep(0.02)
+
+
+# --- the API side -------------------------------------------------------------------------
+
+
+def create_seed(srv: Server, **fields: Any) -> pb.LoadBalancer:
+    body = copy.deepcopy(SEED_BODY) | fields
+    lb = srv.stub.CreateLoadBalancer(json_format.ParseDict(body, pb.CreateLoadBalancerRequest()), timeout=10)
+    assert lb.provisioning_status == pb.Provisioning.ACTIVE
+    return lb
+
+
+def get(srv: Server, lb_id: str) -> pb.LoadBalancer:
+    return srv.stub.GetLoadBalancer(pb.GetLoadBalancerRequest(id=lb_id), timeout=10)
+
+
+def update_member(srv: Server, lb: pb.LoadBalancer, index: int, **fields: Any) -> pb.LoadBalancer:
+    pool = lb.listeners[0].default_pool
+    req = json_format.ParseDict(fields, pb.UpdatePoolMemberRequest())
+    req.load_balancer_id, req.pool_id, req.member_id = lb.id, pool.id, pool.members[index].id
+    after = srv.stub.UpdatePoolMember(req, timeout=10)
+    assert after.provisioning_status == pb.Provisioning.ACTIVE
+    return after
+
+
+def expected_row(lb: pb.LoadBalancer, listener: int = 0, **columns: Any) -> dict[str, Any]:
+    li = lb.listeners[listener]
+    row = {
+        "name": f"qlb-{li.id}",
+        "protocol": "tcp",
+        "vips": {VIP: f"{M1},{M2}"},
+        "options": {},
+        "selection_fields": frozenset(),
+        "external_ids": OWNER
+        | {
+            "quantix:lb-id": lb.id,
+            "quantix:listener-id": li.id,
+            "quantix:project-id": lb.project_id,
+            "quantix:network-id": lb.network_id,
+        },
+    }
+    return row | columns
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+def test_seed_load_balancer_becomes_an_owned_row_on_its_network(server: Server) -> None:
+    nb = Nb(server)
+    assert (nb.lbs(), nb.switches()) == ([], [])  # a fresh embedded Northbound
+
+    with httpx.Client(base_url=server.http_url, timeout=15) as http:
+        created = http.post("/api/v1/load-balancers", json=SEED_BODY)
+    assert created.status_code == 201, created.text
+    lb = json_format.ParseDict(created.json(), pb.LoadBalancer())
+    assert lb.provisioning_status == pb.Provisioning.ACTIVE
+
+    # The unknown network became a Logical_Switch marked as ours ...
+    (ls,) = nb.switches()
+    assert ls["name"] == "net-456"
+    assert ls["external_ids"] == OWNER | {"quantix:network-id": "net-456"}
+    # ... carrying the one Load_Balancer row of the one listener.
+    (row,) = nb.lbs()
+    assert content(row) == expected_row(lb)
+    assert row["name"] == f"qlb-{lb.listeners[0].id}"
+    assert row["vips"] == {"192.168.1.100:80": "10.0.0.10:8080,10.0.0.11:8080"}
+    assert as_set(ls["load_balancer"]) == {row["_uuid"]}
+
+
+def test_members_weights_and_admin_states_shape_the_vips(server: Server) -> None:
+    nb = Nb(server)
+    lb = create_seed(server)
+    (row,) = nb.owned()
+    uuid = row["_uuid"]
+
+    def vips_and_options() -> tuple[str, dict[str, str]]:
+        (only,) = nb.owned()
+        assert only["_uuid"] == uuid  # changed in place, never replaced
+        assert content(only) | {"vips": {}, "options": {}} == expected_row(lb) | {"vips": {}, "options": {}}
+        assert nb.attached("net-456") == {uuid}
+        (key,) = only["vips"]
+        assert key == VIP
+        return only["vips"][VIP], only["options"]
+
+    # Weights 1:3: the second backend is listed three times (one bucket per entry).
+    update_member(server, lb, 1, weight=3)
+    assert vips_and_options() == (f"{M1},{M2},{M2},{M2}", {})
+    update_member(server, lb, 0, weight=2)  # 2:3 has no common divisor
+    assert vips_and_options() == (f"{M1},{M1},{M2},{M2},{M2}", {})
+    update_member(server, lb, 1, weight=6)  # 2:6 lists as 1:3
+    assert vips_and_options() == (f"{M1},{M2},{M2},{M2}", {})
+
+    # Members that may not take new connections are not listed.
+    update_member(server, lb, 0, admin_state="DRAIN")
+    assert vips_and_options() == (M2, {})
+    update_member(server, lb, 0, admin_state="ONLINE", weight=0)
+    assert vips_and_options() == (M2, {})
+    update_member(server, lb, 0, weight=1)
+    assert vips_and_options() == (f"{M1},{M2},{M2},{M2},{M2},{M2},{M2}", {})
+
+    pool = lb.listeners[0].default_pool
+    after = server.stub.RemovePoolMember(
+        pb.RemovePoolMemberRequest(load_balancer_id=lb.id, pool_id=pool.id, member_id=pool.members[0].id),
+        timeout=10,
+    )
+    assert after.provisioning_status == pb.Provisioning.ACTIVE
+    assert vips_and_options() == (M2, {})
+
+    # No eligible member left: the VIP rejects instead of silently dropping.
+    lb = after
+    update_member(server, lb, 0, admin_state="OFFLINE")
+    assert vips_and_options() == ("", {"reject": "true"})
+    update_member(server, lb, 0, admin_state="ONLINE")
+    assert vips_and_options() == (M2, {})
+    server.stub.RemovePoolMember(
+        pb.RemovePoolMemberRequest(load_balancer_id=lb.id, pool_id=pool.id, member_id=pool.members[1].id),
+        timeout=10,
+    )
+    assert vips_and_options() == ("", {"reject": "true"})
+    server.stub.AddPoolMember(
+        pb.AddPoolMemberRequest(
+            load_balancer_id=lb.id, pool_id=pool.id, member=pb.Member(address="10.0.0.10", port=8080)
+        ),
+        timeout=10,
+    )
+    assert vips_and_options() == (M1, {})
+
+
+def test_delete_leaves_no_owned_row(server: Server) -> None:
+    nb = Nb(server)
+    seed = create_seed(server)
+    other = create_seed(
+        server,
+        network_id="net-789",
+        listeners=[
+            SEED_BODY["listeners"][0],
+            {
+                "protocol": "UDP",
+                "port": 53,
+                "default_pool": {"members": [{"address": "10.0.0.20", "port": 53}]},
+            },
+        ],
+    )
+    assert sorted(r["external_ids"]["quantix:lb-id"] for r in nb.owned()) == sorted(
+        [seed.id, other.id, other.id]
+    )
+    udp = next(r for r in nb.owned() if r["protocol"] == "udp")
+    assert content(udp) == expected_row(other, 1, protocol="udp", vips={"192.168.1.100:53": "10.0.0.20:53"})
+    assert len(nb.attached("net-789")) == 2
+
+    server.stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=seed.id), timeout=10)
+    assert {r["external_ids"]["quantix:lb-id"] for r in nb.owned()} == {other.id}
+    assert nb.attached("net-456") == frozenset()
+
+    server.stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=other.id), timeout=10)
+    assert (
+        nb.ctl(
+            "--bare", "--columns=_uuid", "find", "Load_Balancer", 'external_ids:"quantix:owner"=quantix-lb'
+        )
+        == ""
+    )
+    assert nb.lbs() == []
+    assert all(as_set(ls["load_balancer"]) == frozenset() for ls in nb.switches())
+
+
+def test_drift_behind_the_services_back_is_repaired(server: Server) -> None:
+    nb = Nb(server)
+    lb = create_seed(server)
+    (row,) = nb.owned()
+    want = expected_row(lb)
+
+    def repaired(uuid: str | None = None) -> dict[str, Any] | None:
+        """The one owned row once it is as wanted and attached (and `uuid` if given)."""
+        rows = nb.owned()
+        if len(rows) != 1 or content(rows[0]) != want or (uuid and rows[0]["_uuid"] != uuid):
+            return None
+        return rows[0] if nb.attached("net-456") == {rows[0]["_uuid"]} else None
+
+    # Deleted with ovn-nbctl: created again (a new row) and attached.
+    nb.ctl("lb-del", row["_uuid"])
+    row, _ = wait_for(repaired, REPAIR_WITHIN, "deleted row restored")
+    uuid = row["_uuid"]
+
+    # Columns edited in place: set back on the same row.
+    for edit in (
+        ["set", "Load_Balancer", uuid, 'vips={"192.168.1.100:80"="10.9.9.9:80"}'],
+        ["set", "Load_Balancer", uuid, "options:reject=true"],
+        ["set", "Load_Balancer", uuid, "protocol=udp"],
+        ["set", "Load_Balancer", uuid, "selection_fields=ip_src"],
+        ["remove", "Load_Balancer", uuid, "external_ids", '"quantix:project-id"'],
+        ["add", "Load_Balancer", uuid, "vips", '"192.168.1.100:81"="10.9.9.9:81"'],
+    ):
+        nb.ctl(*edit)
+        wait_for(lambda: repaired(uuid), REPAIR_WITHIN, f"{edit} reverted")
+
+    # Detached from its switch: attached again.
+    nb.ctl("ls-lb-del", "net-456", uuid)
+    wait_for(lambda: repaired(uuid), REPAIR_WITHIN, "row re-attached to net-456")
+
+    # None of this was a change of the load balancer: still ACTIVE, as answered.
+    assert server.stub.GetLoadBalancer(pb.GetLoadBalancerRequest(id=lb.id), timeout=10) == lb
+
+
+def test_foreign_rows_are_never_touched(server: Server) -> None:
+    nb = Nb(server)
+    lb = create_seed(server)
+    (ours,) = nb.owned()
+    # In one transaction, by hand: a foreign row on our switch (even named like ours), and an
+    # orphan that carries our marker for a load balancer that does not exist.
+    nb.ctl(
+        "--id=@f", "create", "Load_Balancer", f"name=qlb-{lb.listeners[0].id}", "protocol=tcp",
+        'vips={"192.168.1.100:81"="10.9.9.9:81"}', "external_ids:team=ops",
+        "--", "add", "Logical_Switch", "net-456", "load_balancer", "@f",
+        "--", "--id=@o", "create", "Load_Balancer", "name=qlb-orphan", "protocol=tcp",
+        'vips={"192.168.1.100:82"="10.9.9.9:82"}',
+        'external_ids:"quantix:owner"=quantix-lb', 'external_ids:"quantix:lb-id"=lb-gone',
+        'external_ids:"quantix:listener-id"=lis-gone',
+        "--", "add", "Logical_Switch", "net-456", "load_balancer", "@o",
+    )  # fmt: skip
+    (foreign,) = [r for r in nb.lbs() if r["external_ids"] == {"team": "ops"}]
+    assert content(foreign) == {
+        "name": f"qlb-{lb.listeners[0].id}",
+        "protocol": "tcp",
+        "vips": {"192.168.1.100:81": "10.9.9.9:81"},
+        "options": {},
+        "selection_fields": frozenset(),
+        "external_ids": {"team": "ops"},
+    }
+
+    def orphan_gone() -> bool:
+        return [r["_uuid"] for r in nb.owned()] == [ours["_uuid"]]
+
+    wait_for(orphan_gone, REPAIR_WITHIN, "orphan row of ours deleted")
+    assert nb.lb(foreign["_uuid"]) == foreign
+    assert nb.attached("net-456") == {ours["_uuid"], foreign["_uuid"]}
+
+    # Changing and deleting our load balancer leaves the foreign row as it is.
+    update_member(server, lb, 1, weight=3)
+    assert nb.lb(foreign["_uuid"]) == foreign
+    server.stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=lb.id), timeout=10)
+    assert nb.owned() == []
+    assert nb.lbs() == [foreign]
+    assert nb.attached("net-456") == {foreign["_uuid"]}
+
+
+def transact_offline(db: Path, *ops: dict[str, Any]) -> None:
+    """Changes the embedded NB's database file while no server has it open."""
+    done = subprocess.run(
+        [OVSDB_TOOL, "transact", str(db), json.dumps(["OVN_Northbound", *ops])],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and '"error"' not in done.stdout, done.stdout + done.stderr
+
+
+def test_restart_keeps_rows_and_reconciles_what_changed_meanwhile(server: Server) -> None:
+    nb = Nb(server)
+    lb = create_seed(server)
+    (row,) = nb.owned()
+    uuid = row["_uuid"]
+
+    # A plain restart: same rows, no duplicates, the load balancer ACTIVE (again: the
+    # start-up pass finds it realized).
+    server.stop()
+    server.start()
+    assert wait_for(lambda: get(server, lb.id) == lb, REPAIR_WITHIN, "ACTIVE after restart")
+    lb = update_member(server, lb, 1, weight=3)  # realized after the start-up pass
+    (row,) = nb.owned()
+    assert row["_uuid"] == uuid
+    assert content(row) == expected_row(lb, vips={VIP: f"{M1},{M2},{M2},{M2}"})
+    assert [s["name"] for s in nb.switches()] == ["net-456"]
+    assert nb.attached("net-456") == {uuid}
+
+    # While it is down, its row is edited, a foreign row and an orphan of ours appear: the
+    # start-up pass repairs and deletes what is ours and leaves the foreign row alone.
+    server.stop()
+    tampered = {"vips": ["map", [[VIP, "10.9.9.9:80"]]]}
+    foreign_row = {
+        "name": "foreign",
+        "protocol": "udp",
+        "vips": ["map", [["192.168.1.100:53", "10.9.9.9:53"]]],
+    }
+    orphan_ids = ["map", [["quantix:owner", "quantix-lb"], ["quantix:lb-id", "lb-gone"]]]
+    orphan_row = {"name": "qlb-orphan", "external_ids": orphan_ids}
+    both = ["set", [["named-uuid", "f"], ["named-uuid", "o"]]]
+    transact_offline(
+        nb.db,
+        {
+            "op": "update",
+            "table": "Load_Balancer",
+            "where": [["_uuid", "==", ["uuid", uuid]]],
+            "row": tampered,
+        },
+        {"op": "insert", "table": "Load_Balancer", "uuid-name": "f", "row": foreign_row},
+        {"op": "insert", "table": "Load_Balancer", "uuid-name": "o", "row": orphan_row},
+        {
+            "op": "mutate",
+            "table": "Logical_Switch",
+            "where": [["name", "==", "net-456"]],
+            "mutations": [["load_balancer", "insert", both]],
+        },
+    )
+    server.start()
+    want = expected_row(lb, vips={VIP: f"{M1},{M2},{M2},{M2}"})
+
+    def reconciled() -> bool:
+        rows = nb.owned()
+        return len(rows) == 1 and rows[0]["_uuid"] == uuid and content(rows[0]) == want
+
+    wait_for(reconciled, REPAIR_WITHIN, "start-up reconcile")
+    (foreign,) = [r for r in nb.lbs() if r["name"] == "foreign"]
+    assert (foreign["protocol"], foreign["vips"], foreign["external_ids"]) == (
+        "udp",
+        {"192.168.1.100:53": "10.9.9.9:53"},
+        {},
+    )
+    assert nb.attached("net-456") == {uuid, foreign["_uuid"]}
+    assert len(nb.lbs()) == 2
+    assert [s["name"] for s in nb.switches()] == ["net-456"]
+    assert wait_for(lambda: get(server, lb.id) == lb, REPAIR_WITHIN, "ACTIVE after restart")
+    assert lb.provisioning_status == pb.Provisioning.ACTIVE

@@ -1,0 +1,251 @@
+"""Real packets through a VIP that `quantix-lb serve` realized in a private OVN.
+
+One OVN stack per module (NB, SB, northd, userspace OVS, ovn-controller), a
+switch named after the network, a router on it (it answers ARP for VIPs), a
+client and three backends in their own network namespaces. Everything goes
+through the public REST API of a running `serve --ovn-nb <the stack's NB>`.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import ovn_testbed
+from conftest import Server
+
+_missing = ovn_testbed.missing_prerequisites()
+pytestmark = [
+    pytest.mark.ovn,
+    pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing)),
+]
+
+NET = "net-e2e"
+GATEWAY = "10.0.0.1"
+HTTP_PORT = 8080
+UDP_PORT = 9000
+OWNED = "external_ids:quantix\\:owner=quantix-lb"
+
+
+class Bed:
+    def __init__(self, stack: ovn_testbed.OvnStack, server: Server) -> None:
+        self.stack = stack
+        self.server = server
+        self.http = httpx.Client(base_url=server.http_url, timeout=10)
+        self.client = stack.hosts["client"]
+        self.backends = [stack.hosts[f"backend{i}"] for i in (1, 2, 3)]
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        resp = self.http.request(method, f"/api/v1/load-balancers{path}", json=body)
+        assert resp.status_code < 300, resp.text
+        return resp.json() if resp.content else {}
+
+    def create(self, vip: str, listeners: list[dict]) -> dict:
+        lb = self.api(
+            "POST",
+            "",
+            {"project_id": "proj-e2e", "network_id": NET, "vip_address": vip, "listeners": listeners},
+        )
+        assert lb["provisioning_status"] == "ACTIVE", lb
+        return lb
+
+    def members(self, *backends: ovn_testbed.Host, weights: tuple[int, ...] = ()) -> list[dict]:
+        out = []
+        for i, b in enumerate(backends):
+            m = {"address": b.ip, "port": HTTP_PORT}
+            if weights:
+                m["weight"] = weights[i]
+            out.append(m)
+        return out
+
+    def hits(self, url: str, count: int) -> collections.Counter[str]:
+        results = self.client.http_get(url, count=count, timeout=2.0)
+        failed = [r for r in results if not r.ok]
+        assert not failed, f"{len(failed)}/{count} requests failed: {failed[:3]}\n{self.stack.log_tails()}"
+        return collections.Counter(r.body for r in results)
+
+    def wait_serving(self, url: str, timeout: float = 10.0) -> None:
+        """The NB commit is done when the API answers; flows follow within ms."""
+        ovn_testbed.wait_until(
+            lambda: self.client.http_get(url, count=1, timeout=1.0)[0].ok, timeout, message=f"{url} to answer"
+        )
+
+    def owned_rows(self) -> list[str]:
+        return self.stack.nbctl("--bare", "--columns=_uuid", "find", "load_balancer", OWNED).split()
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    stack = ovn_testbed.OvnStack()
+    server = None
+    try:
+        stack.start()
+        stack.add_switch(NET, "10.0.0.0/24")
+        stack.add_router("lr0")
+        stack.connect_router("lr0", NET, f"{GATEWAY}/24", "0a:58:0a:00:00:01")
+        stack.add_host(NET, "client", "10.0.0.2/24", GATEWAY)
+        for i in (1, 2, 3):
+            host = stack.add_host(NET, f"backend{i}", f"10.0.0.1{i}/24", GATEWAY)
+            stack.start_http_server(host, HTTP_PORT)
+            stack.start_udp_server(host, UDP_PORT)
+        server = Server(tmp_path_factory.mktemp("e2e") / "data", ["--ovn-nb", stack.nb_remote]).start()
+        bed = Bed(stack, server)
+        yield bed
+        bed.http.close()
+    finally:
+        if server:
+            server.stop()
+        stack.stop()
+
+
+@pytest.fixture
+def lb(bed: Bed) -> Iterator[dict]:
+    lb = bed.create(
+        "10.0.0.100",
+        [{"protocol": "HTTP", "port": 80, "default_pool": {"members": bed.members(*bed.backends)}}],
+    )
+    bed.wait_serving("http://10.0.0.100/")
+    yield lb
+    bed.http.delete(f"/api/v1/load-balancers/{lb['id']}")
+
+
+def test_vip_reaches_every_member(bed: Bed, lb: dict) -> None:
+    hits = bed.hits("http://10.0.0.100/", 30)
+    assert set(hits) == {"backend1", "backend2", "backend3"}, hits
+
+
+def test_removed_member_gets_no_new_connections_until_added_back(bed: Bed, lb: dict) -> None:
+    pool = lb["listeners"][0]["default_pool"]
+    gone = next(m for m in pool["members"] if m["address"] == bed.backends[2].ip)
+    bed.api("DELETE", f"/{lb['id']}/pools/{pool['id']}/members/{gone['id']}")
+    hits = bed.hits("http://10.0.0.100/", 30)
+    assert "backend3" not in hits and set(hits) == {"backend1", "backend2"}, hits
+
+    bed.api(
+        "POST", f"/{lb['id']}/pools/{pool['id']}/members", {"address": bed.backends[2].ip, "port": HTTP_PORT}
+    )
+    hits = bed.hits("http://10.0.0.100/", 30)
+    assert set(hits) == {"backend1", "backend2", "backend3"}, hits
+
+
+def test_drained_member_takes_no_new_connections(bed: Bed, lb: dict) -> None:
+    pool = lb["listeners"][0]["default_pool"]
+    member = next(m for m in pool["members"] if m["address"] == bed.backends[0].ip)
+    path = f"/{lb['id']}/pools/{pool['id']}/members/{member['id']}"
+    bed.api("PUT", path, {"admin_state": "DRAIN"})
+    assert "backend1" not in bed.hits("http://10.0.0.100/", 20)
+    bed.api("PUT", path, {"admin_state": "ONLINE"})
+    assert "backend1" in bed.hits("http://10.0.0.100/", 30)
+
+
+def test_weights_one_to_three_split_new_connections(bed: Bed) -> None:
+    lb = bed.create(
+        "10.0.0.102",
+        [{"protocol": "TCP", "port": 80,
+          "default_pool": {"members": bed.members(bed.backends[0], bed.backends[1], weights=(1, 3))}}],
+    )  # fmt: skip
+    try:
+        bed.wait_serving("http://10.0.0.102/")
+        hits = bed.hits("http://10.0.0.102/", 200)
+        share = hits["backend1"] / 200
+        # 25% expected; OVN hashes each connection, so allow for chance (p < 1e-4 outside).
+        assert 0.13 <= share <= 0.37, hits
+        assert hits["backend1"] + hits["backend2"] == 200
+    finally:
+        bed.api("DELETE", f"/{lb['id']}")
+
+
+def test_second_vip_and_udp_listener_side_by_side(bed: Bed, lb: dict) -> None:
+    second = bed.create(
+        "10.0.0.101",
+        [
+            {"protocol": "TCP", "port": 80, "default_pool": {"members": bed.members(bed.backends[0])}},
+            {"protocol": "UDP", "port": 53,
+             "default_pool": {"members": [{"address": b.ip, "port": UDP_PORT} for b in bed.backends]}},
+        ],
+    )  # fmt: skip
+    try:
+        bed.wait_serving("http://10.0.0.101/")
+        assert set(bed.hits("http://10.0.0.101/", 10)) == {"backend1"}
+        assert set(bed.hits("http://10.0.0.100/", 30)) == {"backend1", "backend2", "backend3"}
+        replies = bed.client.udp_request("10.0.0.101", 53, count=30, timeout=1.0)
+        assert all(r.ok for r in replies), replies[:3]
+        assert {r.body for r in replies} == {"backend1", "backend2", "backend3"}
+    finally:
+        bed.api("DELETE", f"/{second['id']}")
+
+
+def test_deleted_row_is_restored_and_traffic_flows(bed: Bed, lb: dict) -> None:
+    listener = lb["listeners"][0]["id"]
+    bed.stack.nbctl("lb-del", f"qlb-{listener}")
+    started = time.monotonic()
+    ovn_testbed.wait_until(
+        lambda: f"qlb-{listener}" in bed.stack.nbctl("--bare", "--columns=name", "list", "load_balancer"),
+        5.0,
+        message="the deleted row to be restored",
+    )
+    assert time.monotonic() - started < 5.0
+    bed.wait_serving("http://10.0.0.100/")
+    assert set(bed.hits("http://10.0.0.100/", 30)) == {"backend1", "backend2", "backend3"}
+
+
+def test_nb_restart_reconnects_and_converges(bed: Bed, lb: dict) -> None:
+    pool = lb["listeners"][0]["default_pool"]
+    gone = next(m for m in pool["members"] if m["address"] == bed.backends[1].ip)
+    label = "ovsdb-server-nb"
+    bed.stack.restart_nb()
+    # A change made right after the restart is realized once the service is back on the NB.
+    answer = bed.api("DELETE", f"/{lb['id']}/pools/{pool['id']}/members/{gone['id']}")
+    assert answer["provisioning_status"] in ("ACTIVE", "PENDING_UPDATE"), label
+    ovn_testbed.wait_until(
+        lambda: bed.api("GET", f"/{lb['id']}")["provisioning_status"] == "ACTIVE", 10.0, message="ACTIVE"
+    )
+    vips = bed.stack.nbctl(
+        "--bare", "--columns=vips", "find", "load_balancer", f"name=qlb-{lb['listeners'][0]['id']}"
+    )
+    assert bed.backends[1].ip not in vips and bed.backends[0].ip in vips, vips
+    hits = bed.hits("http://10.0.0.100/", 30)
+    assert set(hits) == {"backend1", "backend3"}, hits
+
+
+def test_delete_removes_vip_and_every_owned_row(bed: Bed) -> None:
+    lb = bed.create(
+        "10.0.0.103",
+        [{"protocol": "TCP", "port": 80, "default_pool": {"members": bed.members(*bed.backends)}}],
+    )
+    bed.wait_serving("http://10.0.0.103/")
+    bed.api("DELETE", f"/{lb['id']}")
+    assert bed.http.get(f"/api/v1/load-balancers/{lb['id']}").status_code == 404
+    assert not [r for r in bed.owned_rows() if lb["id"] in bed.stack.nbctl("list", "load_balancer", r)]
+    result = bed.client.http_get("http://10.0.0.103/", count=1, timeout=1.0)[0]
+    assert not result.ok, result
+
+
+def test_unknown_network_is_failed_precondition_and_writes_nothing(bed: Bed) -> None:
+    before = bed.http.get("/api/v1/load-balancers").json()["total_count"]
+    resp = bed.http.post(
+        "/api/v1/load-balancers",
+        json={"project_id": "p", "network_id": "no-such-net", "vip_address": "10.9.0.1"},
+    )
+    assert resp.status_code == 412, resp.text
+    assert resp.json()["code"] == "FAILED_PRECONDITION"
+    assert bed.http.get("/api/v1/load-balancers").json()["total_count"] == before
+
+
+def test_vip_is_allocated_from_the_network_subnet(bed: Bed) -> None:
+    bed.stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
+    pool = {"members": bed.members(bed.backends[2])}
+    listeners = [{"protocol": "TCP", "port": 80, "default_pool": pool}]
+    lb = bed.api("POST", "", {"project_id": "p", "network_id": NET, "listeners": listeners})
+    try:
+        vip = lb["vip_address"]
+        taken = {"10.0.0.1", "10.0.0.2", "10.0.0.11", "10.0.0.12", "10.0.0.13"}
+        assert vip.startswith("10.0.0.") and vip not in taken, vip
+        bed.wait_serving(f"http://{vip}/")
+        assert set(bed.hits(f"http://{vip}/", 5)) == {"backend3"}
+    finally:
+        bed.api("DELETE", f"/{lb['id']}")
