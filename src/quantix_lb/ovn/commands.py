@@ -125,17 +125,6 @@ class Attach:
 
 
 @dataclass(frozen=True)
-class Detach:
-    datapath: uuid.UUID
-    lb_uuid: uuid.UUID
-
-    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
-        dp = datapath(idl, self.datapath)
-        if dp is not None:
-            dp.delvalue("load_balancer", self.lb_uuid)
-
-
-@dataclass(frozen=True)
 class CreateSwitch:
     """Embedded mode only: a network first used by a load balancer, marked as ours."""
 
