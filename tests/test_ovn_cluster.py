@@ -118,7 +118,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c.create()
         for i in range(c.size):
             c.start(i)
-        c.leader()
+        # Every member joined (a leader killed before that may leave no majority).
+        ovn_testbed.wait_until(
+            lambda: sorted(c.role(i) for i in range(c.size)) == ["follower", "follower", "leader"],
+            30.0,
+            message="all three members in the cluster",
+        )
         c.nbctl("ls-add", NET)
         yield c
     finally:
