@@ -18,7 +18,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the control plane (gRPC, Connect, REST)")
     serve.add_argument("--data-dir", type=Path, default=Path("data"), help="state directory (default ./data)")
-    serve.add_argument("--grpc-addr", default="127.0.0.1:9090", help="gRPC HOST:PORT (default %(default)s)")
+    serve.add_argument(
+        "--grpc-addr", default="127.0.0.1:9090", help="gRPC HOST:PORT or unix:PATH (default %(default)s)"
+    )
     serve.add_argument(
         "--http-addr",
         default="127.0.0.1:8080",
@@ -36,12 +38,46 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="browser origin allowed to call the API (repeatable, e.g. http://localhost:5173)",
     )
+    serve.add_argument("--no-local-worker", action="store_true", help="do not start the local health worker")
+
+    worker = sub.add_parser("health-worker", help="run a health-check worker against a control plane")
+    worker.add_argument(
+        "--control-plane", required=True, metavar="HOST:PORT", help="the control plane's gRPC address"
+    )
+    worker.add_argument(
+        "--node-id", required=True, help="stable name of this node (targets are spread by it)"
+    )
+    worker.add_argument(
+        "--token-file", default=None, help="file holding the worker token (or $QUANTIX_LB_WORKER_TOKEN)"
+    )
+    worker.add_argument("--capacity", type=int, default=0, help="targets this worker accepts (0: no limit)")
     return parser
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from quantix_lb.health.worker import HealthWorker, read_token
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await HealthWorker(args.control_plane, args.node_id, read_token(args.token_file), args.capacity).run(
+            stop
+        )
+
+    asyncio.run(run())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(args.log_format, args.log_level)
+    if args.command == "health-worker":
+        return _run_worker(args)
     if args.command == "serve":
         from quantix_lb.server import Settings, StartupError, run
 
@@ -53,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             auth_tokens=args.auth_tokens,
             insecure=args.insecure,
             cors_origins=tuple(args.cors_origin),
+            local_worker=not args.no_local_worker,
+            log_format=args.log_format,
         )
         try:
             asyncio.run(run(settings))

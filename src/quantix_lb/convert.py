@@ -50,6 +50,8 @@ def monitor_in(p: Problems, path: str, msg: pb.HealthMonitor) -> model.HealthMon
         http_method=msg.http_method or ("GET" if http else ""),
         url_path=msg.url_path or ("/" if http else ""),
         expected_codes=msg.expected_codes or ("200" if http else ""),
+        domain_name=msg.domain_name,
+        tls_verify=msg.tls_verify,
     )
 
 
@@ -156,6 +158,8 @@ def monitor_out(hm: model.HealthMonitor) -> pb.HealthMonitor:
         http_method=hm.http_method,
         url_path=hm.url_path,
         expected_codes=hm.expected_codes,
+        domain_name=hm.domain_name,
+        tls_verify=hm.tls_verify,
     )
 
 

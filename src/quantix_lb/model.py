@@ -17,6 +17,8 @@ MAX_LISTENERS = 64
 MAX_MEMBERS = 1024
 MAX_WEIGHT = 256
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 # One code, a range or a comma list of codes; each code 100-599.
 _EXPECTED_CODES = re.compile(r"^\d{3}(-\d{3})?(,\d{3})*$")
 
@@ -87,6 +89,8 @@ class HealthMonitor:
     http_method: str = ""
     url_path: str = ""
     expected_codes: str = ""
+    domain_name: str = ""
+    tls_verify: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,8 +267,10 @@ def check_monitor(p: Problems, path: str, hm: HealthMonitor) -> None:
         elif any(c.isspace() or ord(c) < 0x20 for c in hm.url_path):
             p.add(_join(path, "url_path"), "must not contain spaces or control characters")
         check_expected_codes(p, _join(path, "expected_codes"), hm.expected_codes)
+        if hm.domain_name and not _DOMAIN.match(hm.domain_name):
+            p.add(_join(path, "domain_name"), "must be a host name (letters, digits, '-', '.'; at most 253)")
     else:
-        for name in ("http_method", "url_path", "expected_codes"):
+        for name in ("http_method", "url_path", "expected_codes", "domain_name"):
             if getattr(hm, name):
                 p.add(_join(path, name), f"applies only to HTTP and HTTPS monitors, not {hm.type}")
 
@@ -462,3 +468,23 @@ def realized(lb: LoadBalancer, error: str = "") -> LoadBalancer:
         else _worst([li.operating_status for li in listeners]),
         status_reason=error,
     )
+
+
+def with_health(lb: LoadBalancer, health: dict[str, bool], now: float) -> LoadBalancer:
+    """Members' health as checked: ONLINE or ERROR. Returns `lb` itself when
+    nothing changes; otherwise a new revision, since OVN's vips follow health."""
+    changed_any = False
+    listeners = []
+    for li in lb.listeners:
+        members = []
+        for m in li.default_pool.members:
+            if m.id in health:
+                status = OperatingStatus.ONLINE if health[m.id] else OperatingStatus.ERROR
+                if m.operating_status is not status:
+                    m = replace(m, operating_status=status)
+                    changed_any = True
+            members.append(m)
+        listeners.append(replace(li, default_pool=replace(li.default_pool, members=tuple(members))))
+    if not changed_any:
+        return lb
+    return replace(lb, listeners=tuple(listeners), updated_at=now, revision=lb.revision + 1)

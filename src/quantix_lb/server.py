@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
+import secrets
 import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +31,18 @@ from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb.api import connect, rest
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
-from quantix_lb.auth import Authenticator
+from quantix_lb.auth import Authenticator, Principal
+from quantix_lb.health.coordinator import HealthCoordinator
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.nb import NbRealizer, Realized
+from quantix_lb.proc import with_parent_death_signal
 from quantix_lb.service import LoadBalancerCore
 from quantix_lb.store import Change, ChangeKind, Store
 from quantix_lb.watch import WatchHub
 
 log = structlog.get_logger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]
+HEALTH_SERVICE = pb.DESCRIPTOR.services_by_name["HealthWorkerService"]
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: far above any sane load balancer tree
 
 
@@ -49,6 +55,8 @@ class Settings:
     auth_tokens: Path | None = None
     insecure: bool = False
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    local_worker: bool = True
+    log_format: str = "console"
 
 
 class StartupError(Exception):
@@ -123,6 +131,8 @@ class ControlPlane:
         self._realizer: NbRealizer | None = None
         self._embedded: EmbeddedNb | None = None
         self._core: LoadBalancerCore | None = None
+        self._health: HealthCoordinator | None = None
+        self._worker: LocalWorker | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: _HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -130,7 +140,8 @@ class ControlPlane:
     async def start(self) -> None:
         s = self.settings
         auth = Authenticator.from_file(s.auth_tokens) if s.auth_tokens else Authenticator(None)
-        grpc_host, _ = split_addr(s.grpc_addr)
+        unix_grpc = s.grpc_addr.startswith("unix:")  # reachable from network namespaces
+        grpc_host = "localhost" if unix_grpc else split_addr(s.grpc_addr)[0]
         http_host, http_port = split_addr(s.http_addr)
         if not auth.enabled:
             exposed = [h for h in (grpc_host, http_host) if not _loopback(h)]
@@ -161,6 +172,10 @@ class ControlPlane:
         self._realizer.offer(self._store.all())
         self._realizer.start()
         dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
+        self._health = HealthCoordinator(self._store)
+        self._store.subscribe(self._health.on_changes)
+        self._health.start()
+        health_dispatcher = Dispatcher(self._health, auth, methods_of(HEALTH_SERVICE))
 
         self._grpc = grpc.aio.server(
             options=[
@@ -168,11 +183,17 @@ class ControlPlane:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        self._grpc.add_generic_rpc_handlers((grpc_api.handler(SERVICE.full_name, dispatcher),))
+        self._grpc.add_generic_rpc_handlers(
+            (
+                grpc_api.handler(SERVICE.full_name, dispatcher),
+                grpc_api.handler(HEALTH_SERVICE.full_name, health_dispatcher),
+            )
+        )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self._grpc)
         reflection.enable_server_reflection(
-            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), self._grpc
+            (SERVICE.full_name, HEALTH_SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            self._grpc,
         )
         try:
             self.grpc_port = self._grpc.add_insecure_port(f"{s.grpc_addr}")
@@ -197,13 +218,28 @@ class ControlPlane:
                 self._http_task.result()
                 raise StartupError("HTTP server stopped during start-up")
             await asyncio.sleep(0.01)
+        if s.local_worker:
+            token = None
+            if auth.enabled:  # the local worker gets a token of its own, for this run only
+                token = secrets.token_urlsafe(32)
+                auth.add(token, Principal(project_id=None, role="worker"))
+            self._worker = LocalWorker(self._grpc_target(grpc_host), s.log_format, token)
+            self._worker.start()
         log.info(
             "serve.ready",
-            grpc=join_addr(grpc_host, self.grpc_port),
+            grpc=self._grpc_target(grpc_host),
             http=join_addr(http_host, self.http_port),
             data_dir=str(s.data_dir),
             auth=auth.enabled,
         )
+
+    def _grpc_target(self, host: str) -> str:
+        """Where a client on this machine dials the gRPC listener."""
+        if self.settings.grpc_addr.startswith("unix:"):
+            return self.settings.grpc_addr
+        if host in ("0.0.0.0", "::", ""):
+            host = "::1" if ":" in host else "127.0.0.1"
+        return join_addr(host, self.grpc_port)
 
     async def _start_realizer(self, s: Settings) -> NbRealizer:
         if s.ovn_nb:
@@ -230,6 +266,10 @@ class ControlPlane:
                 await self._http_task
         if self._grpc:
             await self._grpc.stop(grace=2)
+        if self._worker:
+            await self._worker.stop()
+        if self._health:
+            await self._health.stop()
         if self._realizer:
             await asyncio.to_thread(self._realizer.stop)
         if self._core:
@@ -239,6 +279,59 @@ class ControlPlane:
         if self._store:
             self._store.close()
         log.info("serve.stopped")
+
+
+class LocalWorker:
+    """The health worker `serve` starts by default, restarted if it exits."""
+
+    def __init__(self, control_plane: str, log_format: str, token: str | None) -> None:
+        self.control_plane = control_plane
+        self.log_format = log_format
+        self.token = token
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        if self.token:
+            env["QUANTIX_LB_WORKER_TOKEN"] = self.token
+        argv = [
+            sys.executable, "-m", "quantix_lb", "--log-format", self.log_format, "health-worker",
+            "--control-plane", self.control_plane, "--node-id", f"{socket.gethostname()}-local",
+        ]  # fmt: skip
+        proc = subprocess.Popen(with_parent_death_signal(argv), env=env, stdin=subprocess.DEVNULL)
+        log.info("health.local_worker_started", pid=proc.pid, control_plane=self.control_plane)
+        return proc
+
+    def start(self) -> None:
+        self._proc = self._spawn()
+        self._task = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        backoff = 0.2
+        while True:
+            await asyncio.sleep(0.2)
+            if self._proc is None or self._proc.poll() is None:
+                continue
+            log.warning("health.local_worker_exited", code=self._proc.returncode, restart_in_s=backoff)
+            await asyncio.sleep(backoff)
+            self._proc = self._spawn()  # on the loop's thread: see with_parent_death_signal
+            backoff = min(backoff * 2, 10.0)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                await asyncio.to_thread(self._proc.wait, 5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -32,6 +32,7 @@ class Method:
     output: type[message.Message]
     server_streaming: bool
     http: http_pb2.HttpRule | None
+    client_streaming: bool = False
 
 
 def snake(name: str) -> str:
@@ -54,6 +55,7 @@ def methods_of(service: descriptor.ServiceDescriptor) -> list[Method]:
                 output=message_factory.GetMessageClass(md.output_type),
                 server_streaming=md.server_streaming,
                 http=rule,
+                client_streaming=md.client_streaming,
             )
         )
     return found
@@ -114,8 +116,10 @@ class Dispatcher:
             )
 
     async def stream(
-        self, method: Method, request: message.Message, authorization: str | None, transport: str
+        self, method: Method, request: Any, authorization: str | None, transport: str
     ) -> AsyncIterator[message.Message]:
+        """A server stream; for a bidirectional method `request` is the async
+        iterator of the client's messages."""
         code = "OK"
         log.info("rpc.stream_open", method=method.name, transport=transport)
         try:

@@ -77,8 +77,35 @@ def _stream(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
     )
 
 
+def _bidi(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
+    async def requests(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for request in iterator:
+            if isinstance(request, _Undecodable):
+                raise request.error
+            yield request
+
+    async def behavior(iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in dispatcher.stream(method, requests(iterator), _authorization(context), "grpc"):
+                yield item
+        except ApiError as err:
+            await _abort(context, err)
+
+    return grpc.stream_stream_rpc_method_handler(
+        behavior,
+        request_deserializer=_decoder(method),
+        response_serializer=method.output.SerializeToString,
+    )
+
+
+def _handler_for(dispatcher: Dispatcher, method: Method) -> grpc.RpcMethodHandler:
+    if method.client_streaming:
+        return _bidi(dispatcher, method)
+    return (_stream if method.server_streaming else _unary)(dispatcher, method)
+
+
 def handler(service_name: str, dispatcher: Dispatcher) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         service_name,
-        {m.name: (_stream if m.server_streaming else _unary)(dispatcher, m) for m in dispatcher.methods},
+        {m.name: _handler_for(dispatcher, m) for m in dispatcher.methods},
     )

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import structlog
 
+from quantix_lb.proc import with_parent_death_signal
+
 log = structlog.get_logger(__name__)
 
 SCHEMA_CANDIDATES = (
@@ -42,20 +44,6 @@ def _schema() -> str:
         if path and Path(path).is_file():
             return path
     raise FileNotFoundError("OVN NB schema (ovn-nb.ovsschema) not found: install ovn-common")
-
-
-def _with_parent_death_signal(argv: list[str]) -> list[str]:
-    """Runs argv so it gets SIGTERM when we die, even by kill -9.
-
-    setpriv (util-linux) sets the parent-death signal and execs; a preexec_fn
-    would do the same but is unsafe in a process with threads. The signal is
-    tied to the spawning thread, so spawns happen on the event loop's thread."""
-    setpriv = shutil.which("setpriv")
-    if setpriv and subprocess.run([setpriv, "--help"], capture_output=True, text=True).stdout.count(
-        "pdeathsig"
-    ):
-        return [setpriv, "--pdeathsig", "TERM", "--", *argv]
-    return argv
 
 
 class EmbeddedNb:
@@ -112,7 +100,7 @@ class EmbeddedNb:
             "--no-chdir",
         ]  # fmt: skip
         self._proc = subprocess.Popen(
-            _with_parent_death_signal(argv),
+            with_parent_death_signal(argv),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         return self._proc
@@ -151,7 +139,7 @@ class EmbeddedNb:
             if self._stopping:
                 return
             try:
-                proc = self._spawn()  # on the loop's thread: see _with_parent_death_signal
+                proc = self._spawn()  # on the loop's thread: see proc.with_parent_death_signal
                 deadline = time.monotonic() + 10
                 while not self._listening(proc):
                     if time.monotonic() > deadline:

@@ -467,6 +467,61 @@ class LoadBalancerServiceClient(ConnectClient):
         )
 
 
+
+class HealthWorkerService(Protocol):
+    def session(self, request: AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest], ctx: RequestContext) -> AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+
+class HealthWorkerServiceASGIApplication(ConnectASGIApplication[HealthWorkerService]):
+    def __init__(self, service: HealthWorkerService | AsyncGenerator[HealthWorkerService], *, interceptors: Iterable[Interceptor]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
+        super().__init__(
+            service=service,
+            endpoints=lambda svc: {
+                "/limiquantix.network.v1.HealthWorkerService/Session": Endpoint.bidi_stream(
+                    method=MethodInfo(
+                        name="Session",
+                        service_name="limiquantix.network.v1.HealthWorkerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.session,
+                ),
+            },
+            interceptors=interceptors,
+            read_max_bytes=read_max_bytes,
+            compressions=compressions,
+        )
+
+    @property
+    def path(self) -> str:
+        """Returns the URL path to mount the application to when serving multiple applications."""
+        return "/limiquantix.network.v1.HealthWorkerService"
+
+
+class HealthWorkerServiceClient(ConnectClient):
+    def session(
+        self,
+        request: AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest],
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
+        return self.execute_bidi_stream(
+            request=request,
+            method=MethodInfo(
+                name="Session",
+                service_name="limiquantix.network.v1.HealthWorkerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+
 class LoadBalancerServiceSync(Protocol):
     def create_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
@@ -897,6 +952,58 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.WatchLoadBalancersRequest,
                 output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.WatchLoadBalancersResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+class HealthWorkerServiceSync(Protocol):
+    def session(self, request: Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest], ctx: RequestContext) -> Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+
+class HealthWorkerServiceWSGIApplication(ConnectWSGIApplication):
+    def __init__(self, service: HealthWorkerServiceSync, interceptors: Iterable[InterceptorSync]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
+        super().__init__(
+            endpoints={
+                "/limiquantix.network.v1.HealthWorkerService/Session": EndpointSync.bidi_stream(
+                    method=MethodInfo(
+                        name="Session",
+                        service_name="limiquantix.network.v1.HealthWorkerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.session,
+                ),
+            },
+            interceptors=interceptors,
+            read_max_bytes=read_max_bytes,
+            compressions=compressions,
+        )
+
+    @property
+    def path(self) -> str:
+        """Returns the URL path to mount the application to when serving multiple applications."""
+        return "/limiquantix.network.v1.HealthWorkerService"
+
+
+class HealthWorkerServiceClientSync(ConnectClientSync):
+    def session(
+        self,
+        request: Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest],
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
+        return self.execute_bidi_stream(
+            request=request,
+            method=MethodInfo(
+                name="Session",
+                service_name="limiquantix.network.v1.HealthWorkerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,

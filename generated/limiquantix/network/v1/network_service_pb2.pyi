@@ -175,7 +175,7 @@ class Member(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., weight: _Optional[int] = ..., admin_state: _Optional[_Union[Member.AdminState, str]] = ..., provisioning_status: _Optional[_Union[Provisioning.Status, str]] = ..., operating_status: _Optional[_Union[Operating.Status, str]] = ...) -> None: ...
 
 class HealthMonitor(_message.Message):
-    __slots__ = ("id", "type", "delay", "timeout", "max_retries", "healthy_threshold", "http_method", "url_path", "expected_codes")
+    __slots__ = ("id", "type", "delay", "timeout", "max_retries", "healthy_threshold", "http_method", "url_path", "expected_codes", "domain_name", "tls_verify")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[HealthMonitor.Type]
@@ -197,6 +197,8 @@ class HealthMonitor(_message.Message):
     HTTP_METHOD_FIELD_NUMBER: _ClassVar[int]
     URL_PATH_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_CODES_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_NAME_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERIFY_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: HealthMonitor.Type
     delay: float
@@ -206,7 +208,9 @@ class HealthMonitor(_message.Message):
     http_method: str
     url_path: str
     expected_codes: str
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[HealthMonitor.Type, str]] = ..., delay: _Optional[float] = ..., timeout: _Optional[float] = ..., max_retries: _Optional[int] = ..., healthy_threshold: _Optional[int] = ..., http_method: _Optional[str] = ..., url_path: _Optional[str] = ..., expected_codes: _Optional[str] = ...) -> None: ...
+    domain_name: str
+    tls_verify: bool
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[HealthMonitor.Type, str]] = ..., delay: _Optional[float] = ..., timeout: _Optional[float] = ..., max_retries: _Optional[int] = ..., healthy_threshold: _Optional[int] = ..., http_method: _Optional[str] = ..., url_path: _Optional[str] = ..., expected_codes: _Optional[str] = ..., domain_name: _Optional[str] = ..., tls_verify: _Optional[bool] = ...) -> None: ...
 
 class SessionPersistence(_message.Message):
     __slots__ = ("type", "timeout")
@@ -429,3 +433,81 @@ class WatchLoadBalancersResponse(_message.Message):
     type: WatchLoadBalancersResponse.Type
     load_balancer: LoadBalancer
     def __init__(self, type: _Optional[_Union[WatchLoadBalancersResponse.Type, str]] = ..., load_balancer: _Optional[_Union[LoadBalancer, _Mapping]] = ...) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("hello", "transitions", "heartbeat")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    hello: WorkerHello
+    transitions: HealthTransitions
+    heartbeat: Heartbeat
+    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., transitions: _Optional[_Union[HealthTransitions, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class WorkerHello(_message.Message):
+    __slots__ = ("node_id", "capacity")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    capacity: int
+    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("targets",)
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    targets: int
+    def __init__(self, targets: _Optional[int] = ...) -> None: ...
+
+class HealthTransitions(_message.Message):
+    __slots__ = ("transitions",)
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    transitions: _containers.RepeatedCompositeFieldContainer[HealthTransition]
+    def __init__(self, transitions: _Optional[_Iterable[_Union[HealthTransition, _Mapping]]] = ...) -> None: ...
+
+class HealthTransition(_message.Message):
+    __slots__ = ("member_id", "healthy", "reason")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    healthy: bool
+    reason: str
+    def __init__(self, member_id: _Optional[str] = ..., healthy: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SessionResponse(_message.Message):
+    __slots__ = ("snapshot", "delta")
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    snapshot: TargetSnapshot
+    delta: TargetDelta
+    def __init__(self, snapshot: _Optional[_Union[TargetSnapshot, _Mapping]] = ..., delta: _Optional[_Union[TargetDelta, _Mapping]] = ...) -> None: ...
+
+class TargetSnapshot(_message.Message):
+    __slots__ = ("targets", "heartbeat_interval")
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    targets: _containers.RepeatedCompositeFieldContainer[HealthTarget]
+    heartbeat_interval: float
+    def __init__(self, targets: _Optional[_Iterable[_Union[HealthTarget, _Mapping]]] = ..., heartbeat_interval: _Optional[float] = ...) -> None: ...
+
+class TargetDelta(_message.Message):
+    __slots__ = ("upserts", "removals")
+    UPSERTS_FIELD_NUMBER: _ClassVar[int]
+    REMOVALS_FIELD_NUMBER: _ClassVar[int]
+    upserts: _containers.RepeatedCompositeFieldContainer[HealthTarget]
+    removals: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, upserts: _Optional[_Iterable[_Union[HealthTarget, _Mapping]]] = ..., removals: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HealthTarget(_message.Message):
+    __slots__ = ("member_id", "address", "port", "monitor", "last_status")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    address: str
+    port: int
+    monitor: HealthMonitor
+    last_status: Operating.Status
+    def __init__(self, member_id: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., monitor: _Optional[_Union[HealthMonitor, _Mapping]] = ..., last_status: _Optional[_Union[Operating.Status, str]] = ...) -> None: ...

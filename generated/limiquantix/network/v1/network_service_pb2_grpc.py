@@ -643,3 +643,84 @@ class LoadBalancerService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class HealthWorkerServiceStub:
+    """HealthWorkerService connects health-check workers to the control plane.
+    Workers authenticate with a worker token (a tenant token is refused).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Session = channel.stream_stream(
+                '/limiquantix.network.v1.HealthWorkerService/Session',
+                request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest.SerializeToString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse.FromString,
+                _registered_method=True)
+
+
+class HealthWorkerServiceServicer:
+    """HealthWorkerService connects health-check workers to the control plane.
+    Workers authenticate with a worker token (a tenant token is refused).
+    """
+
+    def Session(self, request_iterator, context):
+        """Session carries one worker's work: the worker sends a hello first, then
+        health transitions and heartbeats; the control plane answers with the
+        worker's full target set, then changes to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_HealthWorkerServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest.FromString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'limiquantix.network.v1.HealthWorkerService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('limiquantix.network.v1.HealthWorkerService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class HealthWorkerService:
+    """HealthWorkerService connects health-check workers to the control plane.
+    Workers authenticate with a worker token (a tenant token is refused).
+    """
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/limiquantix.network.v1.HealthWorkerService/Session',
+            limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest.SerializeToString,
+            limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

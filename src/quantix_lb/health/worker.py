@@ -1,0 +1,178 @@
+"""The health-check worker process. It knows only the proto.
+
+It opens HealthWorkerService.Session, says hello, receives its targets (a
+snapshot, then deltas), probes them with a Prober and sends only state
+changes, plus a heartbeat every interval. When the stream breaks it
+reconnects with backoff; probe state is kept across reconnects, so nothing
+flaps, and whatever changed while it was away is reported on the new session.
+
+In a real deployment it runs where the tenant networks are reachable, as
+OVN's metadata agent does: in a network namespace with a port on br-int of
+the node, e.g. `ip netns exec ovnmeta-<net> quantix-lb health-worker ...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterable
+
+import grpc
+import structlog
+
+from limiquantix.network.v1 import network_service_pb2 as pb
+from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
+from quantix_lb.health.checks import Target
+from quantix_lb.health.scheduler import Prober
+
+log = structlog.get_logger(__name__)
+MAX_BACKOFF = 5.0
+_KNOWN = {pb.Operating.ONLINE: True, pb.Operating.ERROR: False}
+
+
+def target_in(msg: pb.HealthTarget) -> Target:
+    hm = msg.monitor
+    return Target(
+        id=msg.member_id,
+        address=msg.address,
+        port=msg.port,
+        type=pb.HealthMonitor.Type.Name(hm.type),
+        delay=hm.delay,
+        timeout=hm.timeout,
+        max_retries=hm.max_retries or 3,
+        healthy_threshold=hm.healthy_threshold or 2,
+        http_method=hm.http_method or "GET",
+        url_path=hm.url_path or "/",
+        expected_codes=hm.expected_codes or "200",
+        host_header=hm.domain_name,
+        tls_verify=hm.tls_verify,
+    )
+
+
+class HealthWorker:
+    def __init__(self, control_plane: str, node_id: str, token: str | None = None, capacity: int = 0) -> None:
+        self.control_plane = control_plane
+        self.node_id = node_id
+        self.token = token
+        self.capacity = capacity
+        self._pending: dict[str, pb.HealthTransition] = {}
+        self._wake = asyncio.Event()
+        self._prober: Prober | None = None
+        self.connected = asyncio.Event()
+
+    def _on_transition(self, member_id: str, healthy: bool, reason: str) -> None:
+        # Only the latest state of a member matters if several queue up.
+        self._pending[member_id] = pb.HealthTransition(member_id=member_id, healthy=healthy, reason=reason)
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._prober = Prober(on_transition=self._on_transition)
+        self._prober.start()
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(stop)
+                    backoff = 0.1
+                except grpc.aio.AioRpcError as exc:
+                    log.warning("worker.session_failed", code=exc.code().name, detail=exc.details())
+                except (TimeoutError, OSError) as exc:
+                    log.warning("worker.session_failed", error=str(exc))
+                self.connected.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff):
+                        await stop.wait()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        finally:
+            await self._prober.stop()
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
+        async with grpc.aio.insecure_channel(self.control_plane) as channel:
+            call = pb_grpc.HealthWorkerServiceStub(channel).Session(metadata=metadata)
+            await call.write(
+                pb.SessionRequest(hello=pb.WorkerHello(node_id=self.node_id, capacity=self.capacity))
+            )
+            first = await call.read()
+            if first is grpc.aio.EOF or first.WhichOneof("message") != "snapshot":
+                raise OSError("the control plane sent no target snapshot")
+            interval = first.snapshot.heartbeat_interval or 0.5
+            self._apply_snapshot(first.snapshot)
+            self.connected.set()
+            log.info(
+                "worker.connected", control_plane=self.control_plane, targets=len(first.snapshot.targets)
+            )
+            sender = asyncio.get_running_loop().create_task(self._send(call, interval))
+            stopper = asyncio.get_running_loop().create_task(stop.wait())
+            try:
+                async for message in self._messages(call):
+                    if stopper.done():
+                        break
+                    if message.WhichOneof("message") == "snapshot":
+                        self._apply_snapshot(message.snapshot)
+                    elif message.WhichOneof("message") == "delta":
+                        self._apply_delta(message.delta)
+            finally:
+                sender.cancel()
+                stopper.cancel()
+                call.cancel()
+
+    async def _messages(self, call: grpc.aio.StreamStreamCall) -> AsyncIterator[pb.SessionResponse]:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                raise OSError("the control plane closed the session")
+            yield message
+
+    def _targets(self, messages: Iterable[pb.HealthTarget]) -> list[Target]:
+        """Targets the prober accepts; one bad target must not stop the others."""
+        found = []
+        for msg in messages:
+            try:
+                found.append(target_in(msg))
+            except ValueError as exc:
+                log.error("worker.bad_target", member=msg.member_id, error=str(exc))
+        return found
+
+    def _apply_snapshot(self, snapshot: pb.TargetSnapshot) -> None:
+        assert self._prober is not None
+        known = {t.member_id: _KNOWN.get(t.last_status) for t in snapshot.targets}
+        self._prober.set_targets(self._targets(snapshot.targets), known)
+        # What changed while we were away is news to the control plane.
+        for member_id, last in known.items():
+            now = self._prober.state(member_id)
+            if now is not None and now != last:
+                self._on_transition(member_id, now, "state kept across reconnect")
+
+    def _apply_delta(self, delta: pb.TargetDelta) -> None:
+        assert self._prober is not None
+        for member_id in delta.removals:
+            self._prober.remove(member_id)
+            self._pending.pop(member_id, None)
+        last = {t.member_id: _KNOWN.get(t.last_status) for t in delta.upserts}
+        for target in self._targets(delta.upserts):
+            self._prober.upsert(target, last[target.id])
+
+    async def _send(self, call: grpc.aio.StreamStreamCall, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time()
+        while True:
+            if self._pending:
+                batch, self._pending = list(self._pending.values()), {}
+                await call.write(pb.SessionRequest(transitions=pb.HealthTransitions(transitions=batch)))
+            if loop.time() >= next_beat:
+                assert self._prober is not None
+                await call.write(pb.SessionRequest(heartbeat=pb.Heartbeat(targets=len(self._prober))))
+                next_beat = loop.time() + interval
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_beat - loop.time())):
+                    await self._wake.wait()
+
+
+def read_token(path: str | None) -> str | None:
+    if path:
+        with open(path) as f:
+            return f.read().strip()
+    return os.environ.get("QUANTIX_LB_WORKER_TOKEN") or None

@@ -1,0 +1,25 @@
+"""Child processes that must not outlive the control plane."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    setpriv = shutil.which("setpriv")
+    if setpriv and "pdeathsig" in subprocess.run([setpriv, "--help"], capture_output=True, text=True).stdout:
+        return setpriv
+    return None
+
+
+def with_parent_death_signal(argv: list[str]) -> list[str]:
+    """Runs argv so it gets SIGTERM when we die, even by kill -9.
+
+    setpriv (util-linux) sets the parent-death signal and execs; a preexec_fn
+    would do the same but is unsafe in a process with threads. The signal is
+    tied to the spawning thread, so spawn from the event loop's thread."""
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv

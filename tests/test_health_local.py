@@ -1,0 +1,132 @@
+"""The local health worker that `serve` starts, against real HTTP servers on loopback."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import Server
+
+
+class Backend:
+    """An HTTP server answering /health with 200 until stopped; restartable on its port."""
+
+    def __init__(self) -> None:
+        self.server: http.server.ThreadingHTTPServer | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/health" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def backends() -> Iterator[list[Backend]]:
+    items = [Backend() for _ in range(3)]
+    for b in items:
+        b.start()
+    yield items
+    for b in items:
+        b.stop()
+
+
+def statuses(http: httpx.Client, lb_id: str) -> dict[int, str]:
+    pool = http.get(f"/api/v1/load-balancers/{lb_id}").json()["listeners"][0]["default_pool"]
+    return {m["port"]: m["operating_status"] for m in pool["members"]}
+
+
+def worker_pids(server: Server) -> list[int]:
+    return [
+        json.loads(line)["pid"] for line in list(server.log_lines) if '"health.local_worker_started"' in line
+    ]
+
+
+def test_local_worker_marks_a_dead_backend_and_brings_it_back(
+    server: Server, backends: list[Backend]
+) -> None:
+    with httpx.Client(base_url=server.http_url, timeout=10) as http:
+        body = {
+            "project_id": "p", "network_id": "net-local", "vip_address": "192.168.9.10",
+            "listeners": [{"protocol": "HTTP", "port": 80, "default_pool": {
+                "members": [{"address": "127.0.0.1", "port": b.port} for b in backends],
+                "health_monitor": {"type": "HTTP", "delay": 0.2, "timeout": 0.1, "max_retries": 2,
+                                   "healthy_threshold": 2, "url_path": "/health"}}}],
+        }  # fmt: skip
+        lb = http.post("/api/v1/load-balancers", json=body).json()
+        ports = [b.port for b in backends]
+        wait_for(lambda: set(statuses(http, lb["id"]).values()) == {"ONLINE"}, what="every member ONLINE")
+
+        backends[1].stop()
+        started = time.monotonic()
+        wait_for(
+            lambda: statuses(http, lb["id"])[ports[1]] == "ERROR", what="the stopped backend to be ERROR"
+        )
+        # max_retries * delay + timeout, plus scheduling slack
+        assert time.monotonic() - started < 2 * 0.2 + 0.1 + 1.0
+        sock = server.data_dir / "ovn" / "nb.sock"
+
+        def vips() -> str:
+            return subprocess.run(
+                ["ovn-nbctl", f"--db=unix:{sock}", "--bare", "--columns=vips", "list", "load_balancer"],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+
+        wait_for(lambda: f"127.0.0.1:{ports[1]}" not in vips(), what="the member to leave the vips")
+
+        backends[1].start()
+        wait_for(
+            lambda: statuses(http, lb["id"])[ports[1]] == "ONLINE", what="the backend to be ONLINE again"
+        )
+        wait_for(lambda: f"127.0.0.1:{ports[1]}" in vips(), what="the member to rejoin the vips")
+
+        # Kill the worker: serve starts another, and no member flaps meanwhile.
+        before = http.get(f"/api/v1/load-balancers/{lb['id']}").json()["updated_at"]
+        (first,) = worker_pids(server)
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: len(worker_pids(server)) == 2, what="a new local worker")
+        wait_for(
+            lambda: sum('"health.worker_joined"' in line for line in list(server.log_lines)) == 2,
+            what="the new worker's session",
+        )
+        # A negative: observe five probe rounds of the new worker; nothing may change.
+        time.sleep(1.0)
+        after = http.get(f"/api/v1/load-balancers/{lb['id']}").json()
+        assert after["updated_at"] == before
+        assert set(statuses(http, lb["id"]).values()) == {"ONLINE"}
