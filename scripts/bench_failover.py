@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -77,7 +76,7 @@ def recovery(samples: list[tuple[float, bool]], kill: float) -> float | None:
 
 def run_batch(args: argparse.Namespace, results: dict[str, dict[str, list[float]]]) -> None:
     """One fresh testbed, `args.trials` trials per path."""
-    stack = ovn_testbed.OvnStack(keep_rundir=bool(os.environ.get("KEEP")))
+    stack = ovn_testbed.OvnStack()
     server = None
     try:
         stack.start()

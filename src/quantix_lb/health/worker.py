@@ -103,20 +103,26 @@ class HealthWorker:
             log.info(
                 "worker.connected", control_plane=self.control_plane, targets=len(first.snapshot.targets)
             )
-            sender = asyncio.get_running_loop().create_task(self._send(call, interval))
-            stopper = asyncio.get_running_loop().create_task(stop.wait())
+            loop = asyncio.get_running_loop()
+            sender = loop.create_task(self._send(call, interval))
+            reader = loop.create_task(self._read(call))
+            stopper = loop.create_task(stop.wait())
             try:
-                async for message in self._messages(call):
-                    if stopper.done():
-                        break
-                    if message.WhichOneof("message") == "snapshot":
-                        self._apply_snapshot(message.snapshot)
-                    elif message.WhichOneof("message") == "delta":
-                        self._apply_delta(message.delta)
+                # Whichever ends first: the stream (either side), or our own stop.
+                done, _ = await asyncio.wait({sender, reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done & {sender, reader}:
+                    task.result()  # a broken stream raises here and the session is retried
             finally:
-                sender.cancel()
-                stopper.cancel()
+                for task in (sender, reader, stopper):
+                    task.cancel()
                 call.cancel()
+
+    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+        async for message in self._messages(call):
+            if message.WhichOneof("message") == "snapshot":
+                self._apply_snapshot(message.snapshot)
+            elif message.WhichOneof("message") == "delta":
+                self._apply_delta(message.delta)
 
     async def _messages(self, call: grpc.aio.StreamStreamCall) -> AsyncIterator[pb.SessionResponse]:
         while True:
