@@ -294,3 +294,15 @@ def config_only(lb):  # (pb.LoadBalancer) -> pb.LoadBalancer
             if name in msg.DESCRIPTOR.fields_by_name:
                 msg.ClearField(name)
     return out
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Polls until predicate() is truthy and returns it; fails with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

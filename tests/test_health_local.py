@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import Server
+from conftest import Server, wait_for
 
 
 class Backend:
@@ -50,17 +50,6 @@ class Backend:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

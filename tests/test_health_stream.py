@@ -15,20 +15,9 @@ import grpc
 import httpx
 import pytest
 
-from conftest import Server
+from conftest import Server, wait_for
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
-
-
-def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class FakeWorker:

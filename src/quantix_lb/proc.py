@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import shutil
 import subprocess
@@ -23,3 +24,15 @@ def with_parent_death_signal(argv: list[str]) -> list[str]:
     tied to the spawning thread, so spawn from the event loop's thread."""
     setpriv = _setpriv()
     return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
+
+
+async def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after `grace` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.to_thread(proc.wait, grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

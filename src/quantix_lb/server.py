@@ -35,7 +35,7 @@ from quantix_lb.auth import Authenticator, Principal
 from quantix_lb.health.coordinator import HealthCoordinator
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.nb import NbRealizer, Realized
-from quantix_lb.proc import with_parent_death_signal
+from quantix_lb.proc import terminate, with_parent_death_signal
 from quantix_lb.service import LoadBalancerCore
 from quantix_lb.store import Change, ChangeKind, Store
 from quantix_lb.watch import WatchHub
@@ -325,13 +325,7 @@ class LocalWorker:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                await asyncio.to_thread(self._proc.wait, 5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        await terminate(self._proc)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from quantix_lb.proc import with_parent_death_signal
+from quantix_lb.proc import terminate, with_parent_death_signal
 
 log = structlog.get_logger(__name__)
 
@@ -155,10 +155,4 @@ class EmbeddedNb:
         self._stopping = True
         if self._supervisor:
             self._supervisor.cancel()
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                await asyncio.to_thread(self._proc.wait, 5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        await terminate(self._proc)
