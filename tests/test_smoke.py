@@ -55,3 +55,25 @@ def test_seed_curl_example_verbatim(server):
     assert pool["health_monitor"]["id"].startswith("hm-")
     assert [m["address"] for m in pool["members"]] == ["10.0.0.10", "10.0.0.11"]
     assert all(m["id"].startswith("mem-") for m in pool["members"])
+
+
+def test_serve_starts_with_a_relative_data_dir(tmp_path):
+    """The README's run command uses ./data: relative paths must work, embedded NB included."""
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quantix_lb", "--log-format", "json", "serve", "--data-dir", "data",
+         "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-local-worker"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if '"serve.ready"' in line:
+                break
+        else:
+            raise AssertionError("serve exited before it was ready")
+        assert (tmp_path / "data" / "ovn" / "nb.sock").exists()
+    finally:
+        proc.terminate()
+        proc.wait(15)

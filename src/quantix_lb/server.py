@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
@@ -138,7 +138,8 @@ class ControlPlane:
         self._http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        s = self.settings
+        # Absolute: the embedded ovsdb-server resolves relative paths against its own rundir.
+        s = self.settings = replace(self.settings, data_dir=self.settings.data_dir.resolve())
         auth = Authenticator.from_file(s.auth_tokens) if s.auth_tokens else Authenticator(None)
         unix_grpc = s.grpc_addr.startswith("unix:")  # reachable from network namespaces
         grpc_host = "localhost" if unix_grpc else split_addr(s.grpc_addr)[0]
