@@ -116,7 +116,8 @@ class Serve:
         started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "quantix_lb", "--log-format", "json", "--log-level", "info", "serve",
-             "--data-dir", str(self.data_dir), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"],
+             "--data-dir", str(self.data_dir), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+             "--no-local-worker"],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         ready = threading.Event()

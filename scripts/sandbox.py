@@ -26,7 +26,9 @@ def start_serve(
 ) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "quantix_lb", "--log-format", "json", "serve", "--data-dir", str(data_dir),
-         "--ovn-nb", nb_remote, "--http-addr", http_addr, "--grpc-addr", grpc_addr],
+         "--ovn-nb", nb_remote, "--http-addr", http_addr, "--grpc-addr", grpc_addr,
+         # The worker must sit on the demo network, not in the host's namespace.
+         "--no-local-worker"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     ready: dict[str, str] = {}

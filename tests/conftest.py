@@ -57,6 +57,9 @@ class Server:
 
     data_dir: Path
     extra_args: list[str] = field(default_factory=list)
+    # Off unless a test asks: a health worker would probe member addresses, and
+    # tests may send traffic only to loopback and their own namespaces.
+    local_worker: bool = False
     proc: subprocess.Popen[str] | None = None
     grpc_addr: str = ""
     http_url: str = ""
@@ -79,6 +82,11 @@ class Server:
                 "--http-addr",
                 http_addr,
                 *self.extra_args,
+                *(
+                    []
+                    if self.local_worker or "--no-local-worker" in self.extra_args
+                    else ["--no-local-worker"]
+                ),
             ],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -150,8 +158,8 @@ def make_server(tmp_path: Path) -> Iterator[type[Server]]:
     """Factory for servers with extra arguments; all are stopped at the end."""
     started: list[Server] = []
 
-    def factory(*extra: str, data_dir: Path | None = None) -> Server:
-        srv = Server(data_dir or tmp_path / f"data{len(started)}", list(extra))
+    def factory(*extra: str, data_dir: Path | None = None, local_worker: bool = False) -> Server:
+        srv = Server(data_dir or tmp_path / f"data{len(started)}", list(extra), local_worker=local_worker)
         started.append(srv)
         return srv.start()
 

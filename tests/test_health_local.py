@@ -73,9 +73,9 @@ def worker_pids(server: Server) -> list[int]:
     ]
 
 
-def test_local_worker_marks_a_dead_backend_and_brings_it_back(
-    server: Server, backends: list[Backend]
-) -> None:
+def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backends: list[Backend]) -> None:  # type: ignore[no-untyped-def]
+    # Members are loopback servers only: the local worker probes them for real.
+    server = make_server(local_worker=True)
     with httpx.Client(base_url=server.http_url, timeout=10) as http:
         body = {
             "project_id": "p", "network_id": "net-local", "vip_address": "192.168.9.10",

@@ -64,6 +64,16 @@ class Cluster:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
+    def status(self, i: int) -> str:
+        return subprocess.run(
+            ["ovs-appctl", "-t", str(self.dir / f"nb{i}.ctl"), "cluster/status", "OVN_Northbound"],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+
+    def joined(self, i: int) -> bool:
+        out = self.status(i)
+        return "Status: cluster member" in out and "Entries not yet applied: 0" in out
+
     def role(self, i: int) -> str:
         out = subprocess.run(
             ["ovs-appctl", "-t", str(self.dir / f"nb{i}.ctl"), "cluster/status", "OVN_Northbound"],
@@ -73,11 +83,11 @@ class Cluster:
             (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Role")), ""
         )
 
-    def leader(self) -> int:
+    def leader(self, timeout: float = 20.0) -> int:
         def find() -> list[int]:  # a list, so that member 0 counts as found
             return [i for i, p in self.procs.items() if p.poll() is None and self.role(i) == "leader"]
 
-        return ovn_testbed.wait_until(find, 20.0, message="a raft leader")[0]
+        return ovn_testbed.wait_until(find, timeout, message="a raft leader")[0]
 
     def nbctl(self, *args: str) -> str:
         return subprocess.run(
@@ -118,9 +128,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c.create()
         for i in range(c.size):
             c.start(i)
-        # Every member joined (a leader killed before that may leave no majority).
+        # Every member joined and up to date (a leader killed before that may leave no majority).
         ovn_testbed.wait_until(
-            lambda: sorted(c.role(i) for i in range(c.size)) == ["follower", "follower", "leader"],
+            lambda: sorted(c.role(i) for i in range(c.size)) == ["follower", "follower", "leader"]
+            and all(c.joined(i) for i in range(c.size)),
             30.0,
             message="all three members in the cluster",
         )
@@ -151,7 +162,7 @@ def test_writes_follow_the_raft_leader(cluster: Cluster, tmp_path: Path) -> None
         old = cluster.leader()
         cluster.procs[old].send_signal(signal.SIGKILL)
         cluster.procs[old].wait()
-        new = cluster.leader()
+        new = cluster.leader(timeout=40.0)
         assert new != old
 
         # Written while the service finds the new leader: acknowledged, realized soon after.
