@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -78,16 +79,11 @@ def run_batch(args: argparse.Namespace, results: dict[str, dict[str, list[float]
     """One fresh testbed, `args.trials` trials per path."""
     stack = ovn_testbed.OvnStack()
     server = None
+    work = Path(tempfile.mkdtemp(prefix="qlb-failover-"))
     try:
         stack.start()
-        stack.add_switch(NET, "10.0.0.0/24")
-        stack.add_router("lr0")
-        stack.connect_router("lr0", NET, "10.0.0.1/24", "0a:58:0a:00:00:01")
-        client = stack.add_host(NET, "client", "10.0.0.2/24", "10.0.0.1")
-        checker = stack.add_host(NET, "hc", "10.0.0.5/24", "10.0.0.1")
-        backends = [stack.add_host(NET, f"backend{i}", f"10.0.0.1{i}/24", "10.0.0.1") for i in (1, 2, 3)]
-        servers = {b.name: stack.start_http_server(b, 8080) for b in backends}
-        work = Path(tempfile.mkdtemp(prefix="qlb-failover-"))
+        topo = ovn_testbed.lb_topology(stack, NET, extra={"hc": "10.0.0.5"})
+        client, checker, backends, servers = topo.client, topo.extra["hc"], topo.backends, topo.servers
         sock = work / "grpc.sock"
         server = Server(
             work / "data", ["--ovn-nb", stack.nb_remote, "--no-local-worker", "--grpc-addr", f"unix:{sock}"]
@@ -195,6 +191,7 @@ def run_batch(args: argparse.Namespace, results: dict[str, dict[str, list[float]
         if server:
             server.stop()
         stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,19 +65,12 @@ def main() -> int:
         return 1
     stack = ovn_testbed.OvnStack()
     serve = None
+    data_dir = Path(tempfile.mkdtemp(prefix="qlb-sandbox-"))
     try:
         stack.start()
-        stack.add_switch(NET, "10.0.0.0/24")
+        topo = ovn_testbed.lb_topology(stack, NET, prefix="web")
         stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
-        stack.add_router("demo-router")
-        stack.connect_router("demo-router", NET, "10.0.0.1/24", "0a:58:0a:00:00:01")
-        client = stack.add_host(NET, "client", "10.0.0.2/24", "10.0.0.1")
-        backends = []
-        for i in (1, 2, 3):
-            host = stack.add_host(NET, f"web{i}", f"10.0.0.1{i}/24", "10.0.0.1")
-            stack.start_http_server(host, 8080)
-            backends.append(host)
-        data_dir = Path(tempfile.mkdtemp(prefix="qlb-sandbox-"))
+        client, backends = topo.client, topo.backends
         serve, api = start_serve(data_dir, stack.nb_remote, args.http_addr, args.grpc_addr)
         body = {
             "name": "demo-lb", "project_id": "demo", "network_id": NET, "vip_address": VIP,
@@ -108,6 +102,7 @@ def main() -> int:
             serve.terminate()
             serve.wait(15)
         stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

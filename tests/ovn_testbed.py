@@ -18,7 +18,6 @@ a router, a client and HTTP backends, kept up until Enter or Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import ipaddress
@@ -33,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -967,46 +966,42 @@ class OvnStack:
         return proc
 
 
-# ---------------------------------------------------------------- demo
+# ---------------------------------------------------------------- the usual topology
 
 
-def _demo(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Bring up a private OVN stack with HTTP backends.")
-    parser.add_argument("--backends", type=int, default=3)
-    parser.add_argument("--subnet", default="10.0.0.0/24")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--no-hold", action="store_true", help="tear down right away")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    if reasons := missing_prerequisites():
-        print("cannot run: " + "; ".join(reasons), file=sys.stderr)
-        return 2
-    net = ipaddress.IPv4Network(args.subnet)
-    addrs = list(net.hosts())
-    gw = str(addrs[0])
-    with OvnStack() as stack:
-        stack.add_switch("sw0", args.subnet)
-        stack.add_router("lr0")
-        stack.connect_router("lr0", "sw0", f"{gw}/{net.prefixlen}", "0a:58:00:00:00:01")
-        client = stack.add_host("sw0", "client", f"{addrs[9]}/{net.prefixlen}", gw)
-        for i in range(1, args.backends + 1):
-            backend = stack.add_host("sw0", f"backend{i}", f"{addrs[9 + i]}/{net.prefixlen}", gw)
-            stack.start_http_server(backend, args.port)
-        print(f"stack up in {stack.start_seconds:.2f}s, run dir {stack.rundir}")
-        print(f"  nb_remote  {stack.nb_remote}")
-        print(f"  sb_remote  {stack.sb_remote}")
-        print(f"  ovs_remote {stack.ovs_remote}")
-        for host in stack.hosts.values():
-            print(f"  {host.name:10} {host.ip_cidr:16} netns {host.netns}")
-        print(f"e.g. ovn-nbctl --db={stack.nb_remote} lb-list")
-        url = f"http://{addrs[10]}:{args.port}/"
-        print(f"     ip netns exec {client.netns} curl -s --noproxy '*' {url}")
-        if not args.no_hold:
-            try:
-                input("press Enter (or Ctrl-C) to tear down... ")
-            except (KeyboardInterrupt, EOFError):
-                print()
-    return 0
+@dataclass
+class LbTopology:
+    """A switch on 10.0.0.0/24 behind router lr0 (10.0.0.1, which answers ARP for
+    VIPs), a client at 10.0.0.2 and HTTP backends at 10.0.0.11, .12, ..."""
+
+    client: Host
+    backends: list[Host]
+    servers: dict[str, subprocess.Popen[bytes]]  # backend name -> its HTTP server
+    extra: dict[str, Host]
 
 
-if __name__ == "__main__":
-    sys.exit(_demo())
+def lb_topology(
+    stack: OvnStack,
+    network: str,
+    *,
+    backends: int = 3,
+    prefix: str = "backend",
+    http_port: int = 8080,
+    udp_port: int | None = None,
+    extra: dict[str, str] | None = None,  # name -> address, e.g. {"hc": "10.0.0.5"}
+) -> LbTopology:
+    stack.add_switch(network, "10.0.0.0/24")
+    stack.add_router("lr0")
+    stack.connect_router("lr0", network, "10.0.0.1/24", "0a:58:0a:00:00:01")
+    client = stack.add_host(network, "client", "10.0.0.2/24", "10.0.0.1")
+    others = {
+        name: stack.add_host(network, name, f"{ip}/24", "10.0.0.1") for name, ip in (extra or {}).items()
+    }
+    hosts, servers = [], {}
+    for i in range(1, backends + 1):
+        host = stack.add_host(network, f"{prefix}{i}", f"10.0.0.{10 + i}/24", "10.0.0.1")
+        servers[host.name] = stack.start_http_server(host, http_port)
+        if udp_port is not None:
+            stack.start_udp_server(host, udp_port)
+        hosts.append(host)
+    return LbTopology(client, hosts, servers, others)

@@ -130,8 +130,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             c.start(i)
         # Every member joined and up to date (a leader killed before that may leave no majority).
         ovn_testbed.wait_until(
-            lambda: sorted(c.role(i) for i in range(c.size)) == ["follower", "follower", "leader"]
-            and all(c.joined(i) for i in range(c.size)),
+            lambda: (
+                sorted(c.role(i) for i in range(c.size)) == ["follower", "follower", "leader"]
+                and all(c.joined(i) for i in range(c.size))
+            ),
             30.0,
             message="all three members in the cluster",
         )

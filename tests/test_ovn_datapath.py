@@ -25,7 +25,6 @@ pytestmark = [
 ]
 
 NET = "net-e2e"
-GATEWAY = "10.0.0.1"
 HTTP_PORT = 8080
 UDP_PORT = 9000
 OWNED = "external_ids:quantix\\:owner=quantix-lb"
@@ -84,14 +83,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     server = None
     try:
         stack.start()
-        stack.add_switch(NET, "10.0.0.0/24")
-        stack.add_router("lr0")
-        stack.connect_router("lr0", NET, f"{GATEWAY}/24", "0a:58:0a:00:00:01")
-        stack.add_host(NET, "client", "10.0.0.2/24", GATEWAY)
-        for i in (1, 2, 3):
-            host = stack.add_host(NET, f"backend{i}", f"10.0.0.1{i}/24", GATEWAY)
-            stack.start_http_server(host, HTTP_PORT)
-            stack.start_udp_server(host, UDP_PORT)
+        ovn_testbed.lb_topology(stack, NET, http_port=HTTP_PORT, udp_port=UDP_PORT)
         server = Server(tmp_path_factory.mktemp("e2e") / "data", ["--ovn-nb", stack.nb_remote]).start()
         bed = Bed(stack, server)
         yield bed

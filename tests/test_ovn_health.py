@@ -48,15 +48,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     server = None
     try:
         stack.start()
-        stack.add_switch(NET, "10.0.0.0/24")
-        stack.add_router("lr0")
-        stack.connect_router("lr0", NET, "10.0.0.1/24", "0a:58:0a:00:00:01")
-        stack.add_host(NET, "client", "10.0.0.2/24", "10.0.0.1")
-        checker = stack.add_host(NET, "hc", "10.0.0.5/24", "10.0.0.1")
-        servers = {}
-        for i in (1, 2, 3):
-            host = stack.add_host(NET, f"backend{i}", f"10.0.0.1{i}/24", "10.0.0.1")
-            servers[host.name] = stack.start_http_server(host, 8080)
+        topo = ovn_testbed.lb_topology(stack, NET, extra={"hc": "10.0.0.5"})
+        checker, servers = topo.extra["hc"], topo.servers
         data = tmp_path_factory.mktemp("hc")
         sock = data / "grpc.sock"
         server = Server(

@@ -9,7 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass, field, replace
 
-from quantix_lb.errors import ApiError, Code, Violation
+from quantix_lb.errors import ApiError, Violation
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 1024
@@ -377,11 +377,6 @@ def member(pool: Pool, member_id: str) -> Member:
         if m.id == member_id:
             return m
     raise ApiError.not_found("member", member_id)
-
-
-def ensure_found(found: bool, kind: str, ident: str) -> None:
-    if not found:
-        raise ApiError(Code.NOT_FOUND, f"{kind} {ident!r} not found")
 
 
 def changed(old: LoadBalancer, new: LoadBalancer, now: float) -> LoadBalancer:

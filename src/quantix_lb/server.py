@@ -319,10 +319,6 @@ class LocalWorker:
             self._proc = self._spawn()  # on the loop's thread: see with_parent_death_signal
             backoff = min(backoff * 2, 10.0)
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()

@@ -112,10 +112,6 @@ class HealthCoordinator:
         for worker in list(self._workers.values()):
             worker.outbox.put_nowait(None)
 
-    @property
-    def workers(self) -> list[str]:
-        return sorted(w.node_id for w in self._workers.values())
-
     # --- desired targets, from the store ----------------------------------------------
 
     def on_changes(self, changes: list[Change]) -> None:

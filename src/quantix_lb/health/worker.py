@@ -59,7 +59,6 @@ class HealthWorker:
         self._pending: dict[str, pb.HealthTransition] = {}
         self._wake = asyncio.Event()
         self._prober: Prober | None = None
-        self.connected = asyncio.Event()
 
     def _on_transition(self, member_id: str, healthy: bool, reason: str) -> None:
         # Only the latest state of a member matters if several queue up.
@@ -79,7 +78,6 @@ class HealthWorker:
                     log.warning("worker.session_failed", code=exc.code().name, detail=exc.details())
                 except (TimeoutError, OSError) as exc:
                     log.warning("worker.session_failed", error=str(exc))
-                self.connected.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(backoff):
                         await stop.wait()
@@ -99,7 +97,6 @@ class HealthWorker:
                 raise OSError("the control plane sent no target snapshot")
             interval = first.snapshot.heartbeat_interval or 0.5
             self._apply_snapshot(first.snapshot)
-            self.connected.set()
             log.info(
                 "worker.connected", control_plane=self.control_plane, targets=len(first.snapshot.targets)
             )

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from ovs.db import data
 from ovs.db import idl as ovs_idl
 
-from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY, LbRow
+from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY
 
 LB_COLUMNS = ("name", "protocol", "vips", "selection_fields", "options", "external_ids")
 
@@ -18,12 +18,8 @@ class Command(Protocol):
     def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None: ...
 
 
-def column_value(row: LbRow, column: str) -> Any:
-    """An LbRow column in python-ovs's form (optional scalars are lists)."""
-    return column_value_of(column, getattr(row, column))
-
-
-def column_value_of(column: str, value: Any) -> Any:
+def column_value(column: str, value: Any) -> Any:
+    """An LbRow column's value in python-ovs's form (optional scalars are lists)."""
     if column == "protocol":
         return [value]
     if column == "selection_fields":

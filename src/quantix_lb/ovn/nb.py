@@ -236,9 +236,6 @@ class NbRealizer:
                 self._inbox[lb_id] = None
         self._wake()
 
-    def network(self, network_id: str) -> Network | None:
-        return self.topology.networks.get(network_id)
-
     def _wake(self) -> None:
         if self._wake_w >= 0:
             with contextlib.suppress(BlockingIOError):  # already awake
@@ -409,7 +406,7 @@ class NbRealizer:
         if shared and key in self._datums:
             return self._datums[key]
         column_type = idl.tables["Load_Balancer"].columns[column].type
-        built = data.Datum.from_python(column_type, cmd.column_value_of(column, value), cmd.as_uuid)
+        built = data.Datum.from_python(column_type, cmd.column_value(column, value), cmd.as_uuid)
         if shared:
             self._datums[key] = built
         return built
