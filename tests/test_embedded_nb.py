@@ -327,6 +327,31 @@ def test_drift_behind_the_services_back_is_repaired(server: Server) -> None:
     assert server.stub.GetLoadBalancer(pb.GetLoadBalancerRequest(id=lb.id), timeout=10) == lb
 
 
+def test_in_place_edit_of_a_row_already_verified_is_repaired(make_server: Any) -> None:
+    """A full pass remembers rows found as wanted; an edit made later (python-ovs
+    applies map diffs in place) must still be noticed and reverted."""
+    server = make_server("--reconcile-interval", "0.3")
+    nb = Nb(server)
+    lb = create_seed(server)
+    (row,) = nb.owned()
+
+    def passes() -> int:
+        return sum('"ovn.full_pass"' in line for line in list(server.log_lines))
+
+    seen = passes()
+    wait_for(lambda: passes() >= seen + 2 or None, 10, "two full passes over the row")
+    for edit in (
+        ["add", "Load_Balancer", row["_uuid"], "vips", '"192.168.1.100:81"="10.9.9.9:81"'],
+        ["set", "Load_Balancer", row["_uuid"], "options:reject=true"],
+    ):
+        nb.ctl(*edit)
+        wait_for(
+            lambda: [content(r) for r in nb.owned()] == [expected_row(lb)] or None,
+            REPAIR_WITHIN,
+            f"{edit} reverted",
+        )
+
+
 def test_foreign_rows_are_never_touched(server: Server) -> None:
     nb = Nb(server)
     lb = create_seed(server)

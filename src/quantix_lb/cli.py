@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="browser origin allowed to call the API (repeatable, e.g. http://localhost:5173)",
     )
+    serve.add_argument(
+        "--reconcile-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between full comparisons of the store with OVN (default %(default)s)",
+    )
     serve.add_argument("--no-local-worker", action="store_true", help="do not start the local health worker")
 
     worker = sub.add_parser("health-worker", help="run a health-check worker against a control plane")
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             insecure=args.insecure,
             cors_origins=tuple(args.cors_origin),
             local_worker=not args.no_local_worker,
+            reconcile_interval=args.reconcile_interval,
             log_format=args.log_format,
         )
         try:

@@ -56,6 +56,7 @@ class Settings:
     insecure: bool = False
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     local_worker: bool = True
+    reconcile_interval: float = 5.0
     log_format: str = "console"
 
 
@@ -140,6 +141,8 @@ class ControlPlane:
     async def start(self) -> None:
         # Absolute: the embedded ovsdb-server resolves relative paths against its own rundir.
         s = self.settings = replace(self.settings, data_dir=self.settings.data_dir.resolve())
+        if not 0.1 <= s.reconcile_interval <= 3600:
+            raise StartupError("--reconcile-interval must be between 0.1 and 3600 seconds")
         auth = Authenticator.from_file(s.auth_tokens) if s.auth_tokens else Authenticator(None)
         unix_grpc = s.grpc_addr.startswith("unix:")  # reachable from network namespaces
         grpc_host = "localhost" if unix_grpc else split_addr(s.grpc_addr)[0]
@@ -244,14 +247,14 @@ class ControlPlane:
 
     async def _start_realizer(self, s: Settings) -> NbRealizer:
         if s.ovn_nb:
-            return NbRealizer(s.ovn_nb, create_networks=False)
+            return NbRealizer(s.ovn_nb, create_networks=False, full_interval=s.reconcile_interval)
         self._embedded = EmbeddedNb(s.data_dir / "ovn")
         try:
             self._embedded.start()
         except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
             raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
         # The embedded NB is ours alone: networks are created on first use.
-        return NbRealizer(self._embedded.remote, create_networks=True)
+        return NbRealizer(self._embedded.remote, create_networks=True, full_interval=s.reconcile_interval)
 
     def _feed_realizer(self, changes: list[Change]) -> None:
         assert self._realizer is not None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ovs.db import data
 from ovs.db import idl as ovs_idl
+from ovs.db import types as ovs_types
 
 from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY
 
@@ -27,6 +29,15 @@ def column_value(column: str, value: Any) -> Any:
     if column in ("vips", "options", "external_ids"):
         return dict(value)
     return value
+
+
+def string_datum(column_type: ovs_types.Type, value: str | tuple[tuple[str, str], ...]) -> data.Datum:
+    """A string or string-map column's datum, built without python-ovs's
+    per-atom validation (for columns the schema does not constrain)."""
+    string = ovs_types.StringType
+    if isinstance(value, str):
+        return data.Datum(column_type, {data.Atom(string, value): None})
+    return data.Datum(column_type, {data.Atom(string, k): data.Atom(string, v) for k, v in value})
 
 
 def _plain(value: Any, _base: Any) -> Any:
@@ -76,7 +87,10 @@ class CreateLoadBalancer:
     datapaths: frozenset[uuid.UUID]
 
     def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
-        lb = txn.insert(idl.tables["Load_Balancer"])
+        # python-ovs would draw the row's UUID from os.urandom.
+        lb = txn.insert(
+            idl.tables["Load_Balancer"], new_uuid=uuid.UUID(int=random.getrandbits(128), version=4)
+        )
         for column, value in self.columns.items():
             write(txn, lb, column, value)
         for dp_uuid in self.datapaths:

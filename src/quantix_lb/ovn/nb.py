@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import threading
 import time
@@ -33,7 +34,9 @@ import ovs.json
 import structlog
 from ovs import jsonrpc, poller, stream
 from ovs.db import data
+from ovs.db import error as ovs_error
 from ovs.db import idl as ovs_idl
+from ovs.db import types as ovs_types
 
 from quantix_lb import model
 from quantix_lb.ovn import commands as cmd
@@ -51,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 FULL_INTERVAL = 5.0
 MAX_STEP = 1000  # load balancers per transaction
+SWEEP_STEP = 200  # load balancers of a full pass checked beside pending changes
 RETRY_DELAY = 0.2
 COLUMNS = {
     "Load_Balancer": list(cmd.LB_COLUMNS),
@@ -60,6 +64,7 @@ COLUMNS = {
     "Logical_Router_Port": ["name", "networks"],
 }
 _SHARED_COLUMNS = frozenset({"protocol", "selection_fields", "options"})
+_STRING_COLUMNS = frozenset({"name", "vips", "external_ids"})
 _TOPOLOGY_TABLES = frozenset(
     {"Logical_Switch", "Logical_Switch_Port", "Logical_Router", "Logical_Router_Port"}
 )
@@ -74,6 +79,16 @@ class Realized:
     error: str = ""
     deleted: bool = False
     load_balancer: model.LoadBalancer | None = None  # the revision realized
+
+
+@dataclass(frozen=True)
+class FullPass:
+    """The last complete comparison of every load balancer with the NB."""
+
+    finished: float  # wall clock
+    seconds: float
+    load_balancers: int
+    commands: int  # NB commands it took to repair what it found (including concurrent changes)
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,11 @@ def build_topology(idl: ovs_idl.Idl) -> dict[str, Network]:
     return networks
 
 
+def _uuid_atom(value: uuid.UUID) -> data.Atom:
+    """An atom to look a reference up in a set datum: one lookup, no copy."""
+    return data.Atom(ovs_types.UuidType, value)
+
+
 class _Idl(ovs_idl.Idl):
     """Forwards row notifications to the reconciler (same thread)."""
 
@@ -151,6 +171,27 @@ class _Idl(ovs_idl.Idl):
 
     def notify(self, event: str, row: ovs_idl.Row, updates: ovs_idl.Row | None = None) -> None:
         self._hook(event, row, updates)
+
+    def _Idl__apply_diff(self, table: Any, row: ovs_idl.Row, row_diff: dict[str, Any]) -> dict[str, Any]:
+        """python-ovs's own, except that what it hands to notify() as the old
+        row holds each changed column's DIFF, not a copy of its old value:
+        copying and comparing a switch's 10,000 load_balancer references cost
+        milliseconds per commit. For a set, the atoms of the diff that the
+        new value lacks are the removed ones."""
+        diffs: dict[str, Any] = {}
+        for name, diff_json in row_diff.items():
+            column = table.columns.get(name)
+            if column is None:
+                continue
+            try:
+                diff = data.Datum.from_json(column.type, diff_json)
+            except ovs_error.Error:
+                continue
+            diffs[name] = diff
+            # An absent column reads as a fresh default the row does not hold:
+            # store the result even when the diff was applied in place.
+            row._data[name] = row._data[name].diff(diff)
+        return diffs
 
 
 @dataclass(frozen=True)
@@ -188,12 +229,14 @@ class NbRealizer:
         self._desired: dict[str, model.LoadBalancer] = {}
         self._wanted: dict[str, _Want] = {}
         self._datums: dict[tuple[str, Any], data.Datum] = {}
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # changed or drifted: realized first
+        self._sweep: set[str] = set()  # the rest of the running full pass
         self._check_attach: set[str] = set()
         self._owned: dict[str, dict[uuid.UUID, str]] = {}  # lb id -> row -> listener id
         self._row_owner: dict[uuid.UUID, str] = {}
-        # Owned row -> (wanted datums, the row's datum objects found equal to them).
-        self._verified: dict[uuid.UUID, tuple[dict[str, data.Datum], tuple[data.Datum | None, ...]]] = {}
+        # Owned row -> the wanted datums it was last found equal to; any
+        # notification about the row drops its entry.
+        self._verified: dict[uuid.UUID, dict[str, data.Datum]] = {}
         self._reported: dict[str, tuple[int, str]] = {}
         self._reports: list[Realized] = []
         self._committing = False
@@ -202,6 +245,9 @@ class NbRealizer:
         self._retry_at = 0.0
         self._synced = False
         self._converging: float | None = None  # since when the first full pass after a sync runs
+        self._commands = 0  # NB commands committed, ever
+        self._full_pass: tuple[float, int] | None = None  # (started, commands then) of the pass running
+        self.last_full_pass: FullPass | None = None
 
     # --- called from other threads ----------------------------------------------------
 
@@ -224,17 +270,20 @@ class NbRealizer:
 
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """The latest desired state of these load balancers."""
-        with self._lock:
-            for lb in lbs:
-                self._inbox[lb.id] = lb
-        self._wake()
+        self._post((lb.id, lb) for lb in lbs)
 
     def forget(self, lb_ids: Iterable[str]) -> None:
         """These load balancers are gone from the store: remove whatever is left."""
+        self._post((lb_id, None) for lb_id in lb_ids)
+
+    def _post(self, items: Iterable[tuple[str, model.LoadBalancer | None]]) -> None:
         with self._lock:
-            for lb_id in lb_ids:
-                self._inbox[lb_id] = None
-        self._wake()
+            before = len(self._inbox)
+            self._inbox.update(items)
+            # One wake-up per inbox the thread has not taken yet is enough.
+            wake = before == 0 and len(self._inbox) > 0
+        if wake:
+            self._wake()
 
     def _wake(self) -> None:
         if self._wake_w >= 0:
@@ -292,11 +341,26 @@ class NbRealizer:
         if synced and now >= self._retry_at:
             if now >= self._full_due:
                 self._full_due = now + self._full_interval
-                self._dirty |= set(self._desired) | set(self._owned)
-                self._check_attach |= self._dirty
-            if self._dirty:
+                self._sweep = set(self._desired) | set(self._owned)
+                self._full_pass = (now, self._commands)
+            if self._dirty or self._sweep:
                 self._step(idl)
-            if self._converging is not None and not self._dirty:
+            if self._full_pass is not None and not self._dirty and not self._sweep:
+                started, commands = self._full_pass
+                self._full_pass = None
+                self.last_full_pass = FullPass(
+                    finished=time.time(),
+                    seconds=time.monotonic() - started,
+                    load_balancers=len(self._desired),
+                    commands=self._commands - commands,
+                )
+                log.info(
+                    "ovn.full_pass",
+                    load_balancers=len(self._desired),
+                    commands=self._commands - commands,
+                    seconds=round(self.last_full_pass.seconds, 3),
+                )
+            if self._converging is not None and not self._dirty and not self._sweep:
                 log.info(
                     "ovn.converged",
                     load_balancers=len(self._desired),
@@ -306,7 +370,7 @@ class NbRealizer:
         p = poller.Poller()
         idl.wait(p)
         p.fd_wait(self._wake_r, poller.POLLIN)
-        wake_at = max(self._retry_at, now) if self._dirty else self._full_due
+        wake_at = max(self._retry_at, now) if self._dirty or self._sweep else self._full_due
         p.timer_wait(max(0, int((wake_at - time.monotonic()) * 1000)))
         p.block()
         try:
@@ -353,10 +417,10 @@ class NbRealizer:
                 return
             lb_id = ids.get(LB_ID_KEY, "")
             rows = self._owned.setdefault(lb_id, {})
+            self._verified.pop(row.uuid, None)
             if event == ovs_idl.ROW_DELETE:
                 rows.pop(row.uuid, None)
                 self._row_owner.pop(row.uuid, None)
-                self._verified.pop(row.uuid, None)
             else:
                 rows[row.uuid] = ids.get(LISTENER_ID_KEY, "")
                 self._row_owner[row.uuid] = lb_id
@@ -364,13 +428,16 @@ class NbRealizer:
                 self._dirty.add(lb_id)
         elif table in _TOPOLOGY_TABLES:
             changed = set(updates._data) if updates is not None else {"*"}
-            if "load_balancer" in changed and not self._committing and event == ovs_idl.ROW_UPDATE:
-                # Someone detached rows of ours: find whose by the removed references.
-                before = updates._data["load_balancer"].values.keys()
-                after = row._data["load_balancer"].values.keys() if "load_balancer" in row._data else set()
-                for atom in before - after:
+            if "load_balancer" in changed and event == ovs_idl.ROW_UPDATE:
+                # References removed while the row they name lives on: someone
+                # detached a row of ours (our own deletes remove the row too).
+                # `updates` holds the diff (see _Idl).
+                after = row._data["load_balancer"].values
+                assert self._idl is not None
+                rows = self._idl.tables["Load_Balancer"].rows
+                for atom in updates._data["load_balancer"].values:
                     lb_id = self._row_owner.get(atom.value)
-                    if lb_id is not None:
+                    if lb_id is not None and atom not in after and atom.value in rows:
                         self._dirty.add(lb_id)
                         self._check_attach.add(lb_id)
             if changed - {"load_balancer"}:
@@ -406,48 +473,72 @@ class NbRealizer:
         if shared and key in self._datums:
             return self._datums[key]
         column_type = idl.tables["Load_Balancer"].columns[column].type
+        if column in _STRING_COLUMNS:
+            # Unconstrained strings in the schema: build the atoms directly,
+            # python-ovs's validating path costs a tenth of a millisecond a row.
+            return cmd.string_datum(column_type, value)
         built = data.Datum.from_python(column_type, cmd.column_value(column, value), cmd.as_uuid)
         if shared:
             self._datums[key] = built
         return built
 
+    def _settled(self, idl: ovs_idl.Idl, lb_id: str) -> bool:
+        """Whether a full pass may skip this load balancer: its revision was
+        reported, and each of its rows is the very one verified since its last
+        notification and is attached where it belongs."""
+        lb = self._desired.get(lb_id)
+        want = self._wanted.get(lb_id)
+        owned = self._owned.get(lb_id)
+        if lb is None or want is None or not owned or want.revision != lb.revision or want.deleting:
+            return False
+        if self._reported.get(lb_id) != (lb.revision, "") or len(owned) != len(want.rows):
+            return False
+        network = self.topology.networks.get(lb.network_id)
+        if network is None:
+            return False
+        for row_uuid, listener_id in owned.items():
+            if self._verified.get(row_uuid) is not want.rows.get(listener_id):
+                return False
+            for dp in network.datapaths:
+                row = cmd.datapath(idl, dp)
+                if row is None or _uuid_atom(row_uuid) not in cmd.datum(row, "load_balancer").values:
+                    return False
+        return True
+
     def _drift(self, row: ovs_idl.Row, columns: dict[str, data.Datum]) -> dict[str, data.Datum]:
         """Columns of an owned row that differ from what we want.
 
-        python-ovs replaces a column's datum object whenever the column
-        changes, so a row whose datums are the very objects we last found
-        equal needs no comparison: full passes stay cheap at 10,000 rows."""
-        seen = tuple(row._data.get(c) for c in cmd.LB_COLUMNS)
-        verified = self._verified.get(row.uuid)
-        if (
-            verified
-            and verified[0] is columns
-            and all(a is b for a, b in zip(verified[1], seen, strict=True))
-        ):
+        A row found equal to these very datums, and not notified about since,
+        needs no comparison: full passes stay cheap at 10,000 rows. (Datum
+        identity would not do: python-ovs applies map and set diffs in place.)"""
+        if self._verified.get(row.uuid) is columns:
             return {}
         drift = {c: d for c, d in columns.items() if cmd.datum(row, c) != d}
         if not drift:
-            self._verified[row.uuid] = (columns, seen)
+            self._verified[row.uuid] = columns
         return drift
 
     def _step(self, idl: ovs_idl.Idl) -> None:
-        batch = sorted(self._dirty)[:MAX_STEP]
+        # Changes first; a full pass goes on in slices beside them, so a
+        # create does not wait behind a pass over 10,000 load balancers.
+        batch = list(itertools.islice(self._dirty, MAX_STEP))
         self._dirty.difference_update(batch)
-        attached: dict[uuid.UUID, set[uuid.UUID]] = {}
+        swept = list(itertools.islice(self._sweep, SWEEP_STEP if batch else MAX_STEP))
+        self._sweep.difference_update(swept)
+        self._check_attach.update(swept)
+        batch.extend(lb_id for lb_id in swept if lb_id not in self._dirty and not self._settled(idl, lb_id))
+        batch = list(dict.fromkeys(batch))
 
-        def attached_to(dp: uuid.UUID) -> set[uuid.UUID]:
-            if dp not in attached:
-                row = cmd.datapath(idl, dp)
-                values = cmd.datum(row, "load_balancer").values if row is not None else {}
-                attached[dp] = {atom.value for atom in values}
-            return attached[dp]
+        def attached(dp: uuid.UUID, lb_row: uuid.UUID) -> bool:
+            row = cmd.datapath(idl, dp)
+            return row is not None and _uuid_atom(lb_row) in cmd.datum(row, "load_balancer").values
 
         plans: list[tuple[str, list[cmd.Command], Realized | None]] = []
         missing_networks: set[str] = set()
         for lb_id in batch:
             check = lb_id in self._check_attach
             self._check_attach.discard(lb_id)
-            commands, outcome = self._plan(idl, lb_id, check, attached_to, missing_networks)
+            commands, outcome = self._plan(idl, lb_id, check, attached, missing_networks)
             plans.append((lb_id, commands, outcome))
         if missing_networks:
             self._commit(idl, [cmd.CreateSwitch(n) for n in sorted(missing_networks)])
@@ -481,7 +572,7 @@ class NbRealizer:
         idl: ovs_idl.Idl,
         lb_id: str,
         check_attach: bool,
-        attached_to: Callable[[uuid.UUID], set[uuid.UUID]],
+        attached: Callable[[uuid.UUID, uuid.UUID], bool],
         missing_networks: set[str],
     ) -> tuple[list[cmd.Command], Realized | None]:
         lb = self._desired.get(lb_id)
@@ -519,9 +610,7 @@ class NbRealizer:
             if drift:
                 commands.append(cmd.SetLoadBalancer(row.uuid, drift))
             if check_attach:
-                commands.extend(
-                    cmd.Attach(dp, row.uuid) for dp in datapaths if row.uuid not in attached_to(dp)
-                )
+                commands.extend(cmd.Attach(dp, row.uuid) for dp in datapaths if not attached(dp, row.uuid))
         commands.extend(cmd.DeleteLoadBalancer(r.uuid) for r in have.values())
         return commands, Realized(lb.id, lb.revision, load_balancer=lb)
 
@@ -539,6 +628,7 @@ class NbRealizer:
             self._committing = False
         ms = round((time.perf_counter() - started) * 1000, 2)
         if status in (ovs_idl.Transaction.SUCCESS, ovs_idl.Transaction.UNCHANGED):
+            self._commands += len(commands)
             log.debug("ovn.txn", commands=len(commands), ms=ms)
             return "ok", ""
         if status == ovs_idl.Transaction.TRY_AGAIN:
