@@ -107,7 +107,9 @@ class Dispatcher:
             log.exception("rpc.crashed", method=method.name, transport=transport)
             raise ApiError(Code.INTERNAL, "internal error") from exc
         finally:
-            log.info(
+            # Successes are debug: at a thousand calls a second a log line each
+            # costs a tenth of the CPU (latency goes to the metrics instead).
+            (log.debug if code == "OK" else log.info)(
                 "rpc",
                 method=method.name,
                 transport=transport,
