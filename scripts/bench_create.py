@@ -10,6 +10,11 @@ For each count of existing load balancers it measures, in the same run:
 with 1 and 16 concurrent clients, then the time of a cold start + full reconcile of
 the largest data set and the server's peak RSS. Prints tables; takes a few minutes.
 
+For quantix-lb it also prints the CPU each process spent per create (server,
+its ovsdb-server, the benchmark's own gRPC client), and the same run measures a
+gRPC server that does no work at all (echo), with the same client: the floor
+that gRPC in Python sets on this machine.
+
     .venv/bin/python scripts/bench_create.py [--existing 0,1000,10000] [--creates 400]
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -143,6 +149,9 @@ class Serve:
             raise RuntimeError("serve did not start")
         return time.monotonic() - started
 
+    def ovsdb_pid(self) -> int:
+        return int((self.data_dir / "ovn" / "ovsdb-server.pid").read_text())
+
     def peak_rss_mib(self) -> float:
         assert self.proc
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -183,6 +192,66 @@ async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: 
 
 def grpc_creates(addr: str, clients: int, first: int, total: int, check: bool = True) -> dict[str, float]:
     return asyncio.run(_grpc_creates(addr, clients, first, total, check))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(pids: dict[str, int], count: int, run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """run()'s figures plus each process's CPU milliseconds per call ("self": this one)."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    mine = time.process_time()
+    result = run()
+    for name, pid in pids.items():
+        result[f"cpu_{name}"] = (cpu_seconds(pid) - before[name]) * 1000 / count
+    result["cpu_client"] = (time.process_time() - mine) * 1000 / count
+    return result
+
+
+def _echo_server(port_file: str) -> None:
+    """A gRPC server with CreateLoadBalancer answering at once: no store, no OVN."""
+
+    async def serve() -> None:
+        async def create(request: pb.CreateLoadBalancerRequest, context: object) -> pb.LoadBalancer:
+            return pb.LoadBalancer(id="echo", name=request.name)
+
+        handler = grpc.method_handlers_generic_handler(
+            "limiquantix.network.v1.LoadBalancerService",
+            {
+                "CreateLoadBalancer": grpc.unary_unary_rpc_method_handler(
+                    create,
+                    request_deserializer=pb.CreateLoadBalancerRequest.FromString,
+                    response_serializer=pb.LoadBalancer.SerializeToString,
+                )
+            },
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        Path(port_file).write_text(str(port))
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
+def echo_floor(work: Path, total: int) -> dict[str, float]:
+    port_file = work / "echo.port"
+    proc = subprocess.Popen([sys.executable, __file__, "--echo-server", str(port_file)])
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("echo server did not start")
+            time.sleep(0.05)
+        addr = f"127.0.0.1:{port_file.read_text()}"
+        grpc_creates(addr, 16, 0, 500, check=False)  # warm up
+        return with_cpu({"server": proc.pid}, total, lambda: grpc_creates(addr, 16, 0, total, check=False))
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # --- baselines on a bare NB ------------------------------------------------------------------
@@ -307,17 +376,22 @@ def main() -> int:
     parser.add_argument("--creates", type=int, default=400, help="creates per measurement")
     parser.add_argument("--nbctl-creates", type=int, default=100)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-server", help=argparse.SUPPRESS)
     parser.add_argument("--remote", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.echo_server:
+        _echo_server(args.echo_server)
+        return 0
     if args.worker:
         print(json.dumps(worker(args.worker, args.remote, args.first, args.count, args.clients)))
         return 0
     counts = [int(x) for x in args.existing.split(",")]
     work = Path(tempfile.mkdtemp(prefix="qlb-bench-"))
     rows: list[tuple[str, int, int, dict[str, float]]] = []
+    cpu: list[tuple[str, dict[str, float]]] = []
     cold: list[tuple[str, float, float]] = []
     rss = 0.0
     try:
@@ -331,9 +405,14 @@ def main() -> int:
                     grpc_creates(serve.grpc_addr, 32, 0, n, check=False)
                 rows.append(("quantix-lb gRPC", n, 1, grpc_creates(serve.grpc_addr, 1, n, args.creates // 4)))
                 first = n + args.creates // 4
-                rows.append(
-                    ("quantix-lb gRPC", n, 16, grpc_creates(serve.grpc_addr, 16, first, args.creates))
+                pids = {"server": serve.proc.pid, "ovsdb": serve.ovsdb_pid()}
+                measured = with_cpu(
+                    pids,
+                    args.creates,
+                    functools.partial(grpc_creates, serve.grpc_addr, 16, first, args.creates),
                 )
+                rows.append(("quantix-lb gRPC", n, 16, measured))
+                cpu.append((f"quantix-lb, {n} existing", measured))
                 rss = max(rss, serve.peak_rss_mib())
             finally:
                 serve.stop()
@@ -373,7 +452,18 @@ def main() -> int:
                 cold.append((label, total, serve.converge_seconds))
             finally:
                 serve.stop()
+        floor = echo_floor(work, args.creates * 4)
+        rows.append(("gRPC echo, no work (floor)", 0, 16, floor))
+        cpu.append(("gRPC echo, no work", floor))
         print_table(rows)
+        print("\n| 16 clients | creates/s | CPU ms per create: server | ovsdb-server | client | total |")
+        print("|---|---|---|---|---|---|")
+        for label, r in cpu:
+            parts = [r.get("cpu_server", 0.0), r.get("cpu_ovsdb", 0.0), r["cpu_client"]]
+            cells = " | ".join(f"{x:.2f}" for x in parts)
+            print(f"| {label} | {r['rate']:.0f} | {cells} | {sum(parts):.2f} |")
+        cores = os.cpu_count() or 1
+        print(f"\n({cores} cores: at 1,000 creates/s all processes together have {cores:.0f} ms per create.)")
         print("\n| cold start + full reconcile | load balancers | seconds (process start to converged) |")
         print("|---|---|---|")
         for label, count, seconds in cold:
