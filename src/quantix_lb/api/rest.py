@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from quantix_lb import metrics
 from quantix_lb.api.dispatch import Dispatcher, Method, to_status, undecodable
+from quantix_lb.auth import Authenticator
 from quantix_lb.errors import ApiError, Code, Violation
 
 HTTP_STATUS = {
@@ -107,6 +109,22 @@ def routes(dispatcher: Dispatcher, limit: int) -> list[BaseRoute]:
             raise ValueError(f"{method.name}: only simple {{field}} path variables are supported")
         table.append(Route(template, _endpoint(dispatcher, method, verb, limit), methods=[verb.upper()]))
     return table
+
+
+def metrics_route(auth: Authenticator) -> Route:
+    """GET /metrics, Prometheus text format. With auth on it takes an admin token."""
+
+    async def endpoint(request: Request) -> Response:
+        # On the event loop: the callback gauges read state the loop owns.
+        try:
+            if not auth.authenticate(request.headers.get("authorization")).admin:
+                raise ApiError(Code.PERMISSION_DENIED, "/metrics needs an admin token")
+        except ApiError as err:
+            return error_response(err)
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return Route("/metrics", endpoint, methods=["GET"])
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
