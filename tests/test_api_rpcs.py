@@ -482,7 +482,7 @@ def test_update_listener_changes_only_what_is_set(api: Transport) -> None:
 
     def least_connections(li: pb.Listener) -> None:
         li.default_pool.algorithm = pb.Pool.LEAST_CONNECTIONS
-        li.default_pool.status_reason = LEAST_CONNECTIONS_NOTE  # realized as ROUND_ROBIN for now
+        li.default_pool.status_reason = LEAST_CONNECTIONS_NOTE  # steered from live statistics
 
     def unmonitored(li: pb.Listener) -> None:
         li.default_pool.ClearField("health_monitor")
@@ -733,7 +733,11 @@ def test_stats_leave_unavailable_counters_unset(api: Transport) -> None:
     bare = api.call("CreateLoadBalancer", create_request(listeners=[]))
     assert api.call(
         "GetLoadBalancerStats", pb.GetLoadBalancerStatsRequest(id=bare.id)
-    ) == pb.LoadBalancerStats(load_balancer_id=bare.id)
+    ) == pb.LoadBalancerStats(
+        load_balancer_id=bare.id, unavailable_reason="no health worker reports data-path statistics"
+    )
+    # ...and the reason says why every counter is unset.
+    assert stats.unavailable_reason == "no health worker reports data-path statistics"
 
 
 # --- statuses: realization and the operating rollup -----------------------------------
@@ -755,7 +759,7 @@ def update_member(api: Transport, lb: pb.LoadBalancer, listener: int, member: in
 
 
 def test_least_connections_pool_carries_a_status_reason_note(api: Transport) -> None:
-    assert "LEAST_CONNECTIONS" in LEAST_CONNECTIONS_NOTE  # says what is not realized
+    assert "LEAST_CONNECTIONS" in LEAST_CONNECTIONS_NOTE  # says how it is realized
     req = create_request(
         listeners=[
             listener_json("TCP", 80, "10.0.0.10", algorithm="LEAST_CONNECTIONS"),
@@ -1051,7 +1055,11 @@ def test_rest_json_is_snake_case_with_enum_names(srv: Server) -> None:
         assert listed.json() == {"load_balancers": [lb], "next_page_token": "", "total_count": 1}
 
         stats = http.get(f"/api/v1/load-balancers/{lb['id']}/stats").json()
-        assert set(stats) == {"load_balancer_id", "listeners"}  # no counter reported as 0
+        assert set(stats) == {
+            "load_balancer_id",
+            "listeners",
+            "unavailable_reason",
+        }  # no counter reported as 0
         assert set(stats["listeners"][0]) == {"listener_id", "members"}
         assert set(stats["listeners"][0]["members"][0]) == {"member_id", "status"}
 

@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between full comparisons of the store with OVN (default %(default)s)",
     )
+    serve.add_argument(
+        "--ovs-rundir",
+        default=None,
+        help="this node's OVS run directory, for the local worker's data-path statistics"
+        " (default $OVS_RUNDIR, else /var/run/openvswitch)",
+    )
     serve.add_argument("--no-local-worker", action="store_true", help="do not start the local health worker")
 
     worker = sub.add_parser("health-worker", help="run a health-check worker against a control plane")
@@ -58,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         "--token-file", default=None, help="file holding the worker token (or $QUANTIX_LB_WORKER_TOKEN)"
     )
     worker.add_argument("--capacity", type=int, default=0, help="targets this worker accepts (0: no limit)")
+    worker.add_argument(
+        "--ovs-rundir",
+        default=None,
+        help="where this node's ovs-vswitchd keeps its control socket, for data-path statistics"
+        " (default $OVS_RUNDIR, else /var/run/openvswitch)",
+    )
+    worker.add_argument("--no-stats", action="store_true", help="do not report data-path statistics")
     return parser
 
 
@@ -65,6 +78,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     import signal
 
     from quantix_lb.health.worker import HealthWorker, read_token
+    from quantix_lb.stats.collector import StatsCollector
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -72,9 +86,11 @@ def _run_worker(args: argparse.Namespace) -> int:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await HealthWorker(args.control_plane, args.node_id, read_token(args.token_file), args.capacity).run(
-            stop
+        stats = None if args.no_stats else StatsCollector(args.ovs_rundir)
+        worker = HealthWorker(
+            args.control_plane, args.node_id, read_token(args.token_file), args.capacity, stats=stats
         )
+        await worker.run(stop)
 
     asyncio.run(run())
     return 0
@@ -98,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             cors_origins=tuple(args.cors_origin),
             local_worker=not args.no_local_worker,
             reconcile_interval=args.reconcile_interval,
+            ovs_rundir=args.ovs_rundir,
             log_format=args.log_format,
         )
         try:

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb import model
 from quantix_lb.model import Problems
+from quantix_lb.stats.aggregate import LoadBalancerFigures
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -225,18 +226,48 @@ def load_balancer_out(lb: model.LoadBalancer) -> pb.LoadBalancer:
     )
 
 
-def stats_out(lb: model.LoadBalancer) -> pb.LoadBalancerStats:
-    """Until the data path reports figures, every counter is unavailable (unset)."""
-    return pb.LoadBalancerStats(
-        load_balancer_id=lb.id,
-        listeners=[
-            pb.ListenerStats(
-                listener_id=li.id,
-                members=[
-                    pb.MemberStats(member_id=m.id, status=_out_enum(pb.Operating.Status, m.operating_status))
-                    for m in li.default_pool.members
-                ],
+def stats_out(lb: model.LoadBalancer, figures: LoadBalancerFigures | None) -> pb.LoadBalancerStats:
+    """The figures as the API shows them: a counter nobody measures stays unset."""
+    out = pb.LoadBalancerStats(load_balancer_id=lb.id)
+    by_listener = {f.listener_id: f for f in figures.listeners} if figures else {}
+    if figures is not None:
+        _set_optional(
+            out,
+            total_connections=figures.total,
+            active_connections=figures.active,
+            bytes_in=figures.bytes_in,
+            bytes_out=figures.bytes_out,
+            requests_per_second=figures.requests_per_second,
+        )
+        if figures.sampled_at is not None:
+            out.sampled_at.CopyFrom(_ts(figures.sampled_at))
+        out.unavailable_reason = figures.unavailable_reason
+    for li in lb.listeners:
+        lf = by_listener.get(li.id)
+        by_member = {m.member_id: m for m in lf.members} if lf else {}
+        ls = out.listeners.add(listener_id=li.id)
+        if lf is not None:
+            _set_optional(
+                ls,
+                connections=lf.active,
+                total_connections=lf.total,
+                requests_per_second=lf.requests_per_second,
             )
-            for li in lb.listeners
-        ],
-    )
+        for m in li.default_pool.members:
+            ms = ls.members.add(member_id=m.id, status=_out_enum(pb.Operating.Status, m.operating_status))
+            mf = by_member.get(m.id)
+            if mf is not None:
+                _set_optional(
+                    ms,
+                    connections=mf.active,
+                    total_connections=mf.total,
+                    bytes_in=mf.bytes_in,
+                    bytes_out=mf.bytes_out,
+                )
+    return out
+
+
+def _set_optional(message: Any, **fields: Any) -> None:
+    for name, value in fields.items():
+        if value is not None:
+            setattr(message, name, value)

@@ -406,7 +406,8 @@ def deleting(lb: LoadBalancer, now: float) -> LoadBalancer:
 
 
 LEAST_CONNECTIONS_NOTE = (
-    "LEAST_CONNECTIONS is not realized yet: OVN spreads new connections by hash, as for ROUND_ROBIN"
+    "LEAST_CONNECTIONS: new connections are steered to the least loaded members from the data path's"
+    " live connection counts, about a second behind; without fresh statistics OVN hashes by weight"
 )
 
 

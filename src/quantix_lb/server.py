@@ -28,15 +28,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb import metrics
 from quantix_lb.api import connect, rest
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import Authenticator, Principal
-from quantix_lb.health.coordinator import HealthCoordinator
+from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.nb import NbRealizer, Realized
 from quantix_lb.proc import terminate, with_parent_death_signal
 from quantix_lb.service import LoadBalancerCore
+from quantix_lb.stats.aggregate import StatsAggregator
+from quantix_lb.stats.export import LoadBalancerMetrics
+from quantix_lb.stats.steering import SteeringController
 from quantix_lb.store import Change, ChangeKind, Store
 from quantix_lb.watch import WatchHub
 
@@ -57,6 +61,7 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     local_worker: bool = True
     reconcile_interval: float = 5.0
+    ovs_rundir: str | None = None  # for the local worker's statistics (else it inherits $OVS_RUNDIR)
     log_format: str = "console"
 
 
@@ -85,10 +90,14 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def http_app(dispatcher: Dispatcher, cors_origins: tuple[str, ...]) -> Starlette:
+def http_app(dispatcher: Dispatcher, cors_origins: tuple[str, ...], auth: Authenticator) -> Starlette:
     connect_app = connect.app(dispatcher, MAX_REQUEST_BYTES)
     return Starlette(
-        routes=[*rest.routes(dispatcher, MAX_REQUEST_BYTES), Mount(connect_app.path, app=connect_app)],
+        routes=[
+            *rest.routes(dispatcher, MAX_REQUEST_BYTES),
+            rest.metrics_route(auth),
+            Mount(connect_app.path, app=connect_app),
+        ],
         middleware=[
             Middleware(
                 CORSMiddleware,
@@ -133,6 +142,9 @@ class ControlPlane:
         self._embedded: EmbeddedNb | None = None
         self._core: LoadBalancerCore | None = None
         self._health: HealthCoordinator | None = None
+        self._stats = StatsAggregator()
+        self._steering: SteeringController | None = None
+        self._stats_task: asyncio.Task[None] | None = None
         self._worker: LocalWorker | None = None
         self._grpc: grpc.aio.Server | None = None
         self._http: _HttpServer | None = None
@@ -164,7 +176,13 @@ class ControlPlane:
             self._store = None
             raise StartupError(f"cannot open the store in {s.data_dir}: {exc}") from exc
         self._realizer = await self._start_realizer(s)
-        core = self._core = LoadBalancerCore(self._store, self._hub, self._realizer)
+        stats = self._stats
+        stats.update(self._store.all())
+        self._steering = SteeringController(stats, self._realizer.steer, period=STATS_INTERVAL)
+        self._steering.update(self._store.all())
+        stats.subscribe(self._steering.on_sample)
+        core = self._core = LoadBalancerCore(self._store, self._hub, self._realizer, stats=stats)
+        stats.subscribe(core.stats_touched)
         self._store.subscribe(core.publish)
         self._store.subscribe(self._feed_realizer)
         loop = asyncio.get_running_loop()
@@ -176,9 +194,13 @@ class ControlPlane:
         self._realizer.offer(self._store.all())
         self._realizer.start()
         dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
-        self._health = HealthCoordinator(self._store)
+        self._health = HealthCoordinator(self._store, stats=stats)
+        self._store.subscribe(self._feed_stats)
+        self._stats_task = asyncio.create_task(self._stats_tick())
         self._store.subscribe(self._health.on_changes)
         self._health.start()
+        metrics.export_control_plane(self._realizer, self._health)
+        metrics.register_collector(LoadBalancerMetrics(stats, self._store.get, self._steering))
         health_dispatcher = Dispatcher(self._health, auth, methods_of(HEALTH_SERVICE))
 
         self._grpc = grpc.aio.server(
@@ -208,7 +230,7 @@ class ControlPlane:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
         config = uvicorn.Config(
-            http_app(dispatcher, s.cors_origins),
+            http_app(dispatcher, s.cors_origins, auth),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -227,7 +249,7 @@ class ControlPlane:
             if auth.enabled:  # the local worker gets a token of its own, for this run only
                 token = secrets.token_urlsafe(32)
                 auth.add(token, Principal(project_id=None, role="worker"))
-            self._worker = LocalWorker(self._grpc_target(grpc_host), s.log_format, token)
+            self._worker = LocalWorker(self._grpc_target(grpc_host), s.log_format, token, s.ovs_rundir)
             self._worker.start()
         log.info(
             "serve.ready",
@@ -256,12 +278,33 @@ class ControlPlane:
         # The embedded NB is ours alone: networks are created on first use.
         return NbRealizer(self._embedded.remote, create_networks=True, full_interval=s.reconcile_interval)
 
+    def _feed_stats(self, changes: list[Change]) -> None:
+        assert self._health is not None and self._steering is not None
+        deleted = [c.load_balancer.id for c in changes if c.kind is ChangeKind.DELETED]
+        kept = [c.load_balancer for c in changes if c.kind is not ChangeKind.DELETED]
+        if self._stats.update(kept, deleted):
+            self._health.frontends_changed()
+        self._steering.update(kept, deleted)
+
+    async def _stats_tick(self) -> None:
+        """Once a second: stale figures end steering; changed figures reach watchers."""
+        while True:
+            await asyncio.sleep(STATS_INTERVAL)
+            assert self._steering is not None and self._core is not None
+            try:
+                self._steering.check_fresh()
+                self._core.publish_stats()
+            except Exception:  # statistics must never take the control plane down
+                log.exception("stats.tick_failed")
+
     def _feed_realizer(self, changes: list[Change]) -> None:
         assert self._realizer is not None
         self._realizer.forget(c.load_balancer.id for c in changes if c.kind is ChangeKind.DELETED)
         self._realizer.offer(c.load_balancer for c in changes if c.kind is not ChangeKind.DELETED)
 
     async def stop(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
         # Open watch streams would otherwise hold both servers to their grace periods.
         self._hub.close()
         if self._http and self._http_task:
@@ -288,7 +331,10 @@ class ControlPlane:
 class LocalWorker:
     """The health worker `serve` starts by default, restarted if it exits."""
 
-    def __init__(self, control_plane: str, log_format: str, token: str | None) -> None:
+    def __init__(
+        self, control_plane: str, log_format: str, token: str | None, ovs_rundir: str | None = None
+    ) -> None:
+        self.ovs_rundir = ovs_rundir
         self.control_plane = control_plane
         self.log_format = log_format
         self.token = token
@@ -302,6 +348,7 @@ class LocalWorker:
         argv = [
             sys.executable, "-m", "quantix_lb", "--log-format", self.log_format, "health-worker",
             "--control-plane", self.control_plane, "--node-id", f"{socket.gethostname()}-local",
+            *(["--ovs-rundir", self.ovs_rundir] if self.ovs_rundir else []),
         ]  # fmt: skip
         proc = subprocess.Popen(with_parent_death_signal(argv), env=env, stdin=subprocess.DEVNULL)
         log.info("health.local_worker_started", pid=proc.pid, control_plane=self.control_plane)

@@ -38,8 +38,9 @@ from quantix_lb.model import Problems
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.nb import Realized, Topology
 from quantix_lb.ovn.translate import Network
+from quantix_lb.stats.aggregate import FrontendKey, LoadBalancerFigures, StatsAggregator
 from quantix_lb.store import Change, ChangeKind, Store, Tx
-from quantix_lb.watch import WatchHub
+from quantix_lb.watch import StatsChange, WatchHub
 
 DEFAULT_PAGE_SIZE = 50
 REALIZE_WAIT = 2.0  # seconds a mutating RPC waits for OVN before answering
@@ -85,8 +86,12 @@ class LoadBalancerCore:
         *,
         realize_wait: float = REALIZE_WAIT,
         clock: Callable[[], float] = time.time,
+        stats: StatsAggregator | None = None,
     ) -> None:
         self._store = store
+        self._stats = stats
+        self._stats_touched: set[str] = set()  # load balancers with fresh figures, not yet published
+        self._stats_published: dict[str, LoadBalancerFigures] = {}
         self._hub = hub
         self._realizer = realizer
         self._realize_wait = realize_wait
@@ -110,7 +115,8 @@ class LoadBalancerCore:
     async def get_load_balancer_stats(
         self, req: pb.GetLoadBalancerStatsRequest, who: Principal
     ) -> pb.LoadBalancerStats:
-        return stats_out(self._view(self._visible(req.id, who)))
+        lb = self._view(self._visible(req.id, who))
+        return stats_out(lb, self._stats.figures(lb) if self._stats else None)
 
     def _project_filter(self, requested: str, who: Principal) -> str:
         """The project a listing covers: any for an admin, the token's own otherwise."""
@@ -171,12 +177,44 @@ class LoadBalancerCore:
                     break
             yield pb.WatchLoadBalancersResponse(type=pb.WatchLoadBalancersResponse.SNAPSHOT_COMPLETE)
             async for change in changes:
-                if wanted(change.load_balancer):
+                if isinstance(change, StatsChange):
+                    if req.include_stats and wanted(change.load_balancer):
+                        yield pb.WatchLoadBalancersResponse(
+                            type=pb.WatchLoadBalancersResponse.STATS,
+                            stats=stats_out(change.load_balancer, change.figures),
+                        )
+                elif wanted(change.load_balancer):
                     yield pb.WatchLoadBalancersResponse(
                         type=_EVENT[change.kind], load_balancer=load_balancer_out(change.load_balancer)
                     )
         finally:
             await changes.aclose()
+
+    def stats_touched(self, frontends: set[FrontendKey]) -> None:
+        """Aggregator subscriber: these frontends have a fresh sample."""
+        if self._stats is not None and len(self._hub):
+            self._stats_touched |= self._stats.load_balancers_of(frontends)
+
+    def publish_stats(self) -> None:
+        """Called about once a second: fresh figures that changed go to watchers."""
+        touched, self._stats_touched = self._stats_touched, set()
+        if self._stats is None or not len(self._hub):
+            self._stats_published.clear()
+            return
+        events: list[Change] = []
+        for lb_id in touched:
+            lb = self._store.get(lb_id)
+            if lb is None:
+                self._stats_published.pop(lb_id, None)
+                continue
+            lb = self._view(lb)
+            figures = self._stats.figures(lb)
+            # The sampling time alone is no news.
+            if replace(figures, sampled_at=None) != self._stats_published.get(lb_id):
+                self._stats_published[lb_id] = replace(figures, sampled_at=None)
+                events.append(StatsChange(lb, figures))
+        if events:
+            self._hub.publish(events)
 
     def publish(self, changes: list[Change]) -> None:
         """Committed changes, as clients see them, to every watcher."""

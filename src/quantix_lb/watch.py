@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from quantix_lb import model
 from quantix_lb.errors import ApiError, Code
+from quantix_lb.stats.aggregate import LoadBalancerFigures
 from quantix_lb.store import Change
+
+
+@dataclass(frozen=True)
+class StatsChange:
+    """Fresh statistics of a load balancer (for watchers that asked for them)."""
+
+    load_balancer: model.LoadBalancer
+    figures: LoadBalancerFigures
+
 
 QUEUE_LIMIT = 4096
 
@@ -19,11 +32,11 @@ class Subscription:
     def __init__(self, hub: WatchHub) -> None:
         self._hub = hub
         # None wakes a waiting reader after close().
-        self._queue: asyncio.Queue[Change | None] = asyncio.Queue(QUEUE_LIMIT)
+        self._queue: asyncio.Queue[Change | StatsChange | None] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = False
         self.closed = False
 
-    def offer(self, change: Change) -> None:
+    def offer(self, change: Change | StatsChange) -> None:
         try:
             self._queue.put_nowait(change)
         except asyncio.QueueFull:
@@ -42,7 +55,7 @@ class Subscription:
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> Change:
+    async def __anext__(self) -> Change | StatsChange:
         while True:
             if self.closed:
                 raise ApiError(Code.UNAVAILABLE, "server is shutting down; reconnect")
@@ -75,7 +88,7 @@ class WatchHub:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.discard(sub)
 
-    def publish(self, changes: list[Change]) -> None:
+    def publish(self, changes: Sequence[Change | StatsChange]) -> None:
         for sub in list(self._subscriptions):
             for change in changes:
                 sub.offer(change)

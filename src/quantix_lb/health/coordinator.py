@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from limiquantix.network.v1 import network_service_pb2 as pb
-from quantix_lb import model
+from quantix_lb import metrics, model
 from quantix_lb.auth import Principal
 from quantix_lb.convert import monitor_out
 from quantix_lb.errors import ApiError, Code
+from quantix_lb.stats.aggregate import StatsAggregator
 from quantix_lb.store import Change, ChangeKind, Store, Tx
 
 log = structlog.get_logger(__name__)
@@ -37,6 +38,8 @@ log = structlog.get_logger(__name__)
 HEARTBEAT_INTERVAL = 0.5
 HEARTBEAT_TIMEOUT = 1.5  # with the 0.25 s sweep: targets move within 2 s
 HELLO_TIMEOUT = 10.0
+STATS_INTERVAL = 1.0  # seconds between a worker's statistics reports
+FRONTENDS_EVERY = 1.0  # at most one new frontend set per second to the workers
 _STATUS = {
     model.OperatingStatus.ONLINE: pb.Operating.ONLINE,
     model.OperatingStatus.ERROR: pb.Operating.ERROR,
@@ -87,9 +90,20 @@ class _Worker:
 
 
 class HealthCoordinator:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.monotonic,
+        stats: StatsAggregator | None = None,
+        stats_interval: float = STATS_INTERVAL,
+    ) -> None:
         self._store = store
         self._clock = clock
+        # Workers also report data-path statistics on the same stream.
+        self._stats = stats
+        self._stats_interval = stats_interval
+        self._frontends_dirty = False
+        self._frontends_sent = float("-inf")
         self._targets: dict[str, Target] = {}
         self._by_lb: dict[str, set[str]] = {}
         self._status: dict[str, model.OperatingStatus] = {}  # last known ONLINE / ERROR
@@ -111,6 +125,10 @@ class HealthCoordinator:
                 await self._sweeper
         for worker in list(self._workers.values()):
             worker.outbox.put_nowait(None)
+
+    def workers(self) -> int:
+        """Workers with an open session."""
+        return len(self._workers)
 
     # --- desired targets, from the store ----------------------------------------------
 
@@ -199,12 +217,16 @@ class HealthCoordinator:
             heartbeat_interval=HEARTBEAT_INTERVAL,
         )
         worker.outbox.put_nowait(pb.SessionResponse(snapshot=snapshot))
+        if self._stats is not None:
+            worker.outbox.put_nowait(self._frontends_message())
         log.info("health.worker_joined", node=worker.node_id, targets=len(moving), workers=len(self._workers))
 
     def _leave(self, worker: _Worker, why: str) -> None:
         if self._workers.pop(worker.session, None) is None:
             return
         worker.outbox.put_nowait(None)
+        if self._stats is not None:
+            self._stats.forget_node(worker.node_id)
         orphans = [m for m, s in self._owner.items() if s == worker.session]
         for member_id in orphans:
             self._owner.pop(member_id, None)
@@ -218,6 +240,23 @@ class HealthCoordinator:
             for worker in list(self._workers.values()):
                 if now - worker.last_seen > HEARTBEAT_TIMEOUT:
                     self._leave(worker, "missed heartbeats")
+            if self._frontends_dirty and now - self._frontends_sent >= FRONTENDS_EVERY:
+                self._frontends_dirty = False
+                self._frontends_sent = now
+                message = self._frontends_message()
+                for worker in self._workers.values():
+                    worker.outbox.put_nowait(message)
+
+    # --- statistics ------------------------------------------------------------------------
+
+    def frontends_changed(self) -> None:
+        """The set of VIP:ports to report on changed; workers get it shortly."""
+        self._frontends_dirty = True
+
+    def _frontends_message(self) -> pb.SessionResponse:
+        assert self._stats is not None
+        frontends = pb.StatsFrontends(frontends=self._stats.frontends(), interval=self._stats_interval)
+        return pb.SessionResponse(stats_frontends=frontends)
 
     # --- the worker stream ---------------------------------------------------------------
 
@@ -251,8 +290,11 @@ class HealthCoordinator:
         try:
             async for request in requests:
                 worker.last_seen = self._clock()
-                if request.WhichOneof("message") == "transitions":
+                kind = request.WhichOneof("message")
+                if kind == "transitions":
                     await self._apply(worker, request.transitions.transitions)
+                elif kind == "stats" and self._stats is not None:
+                    self._stats.report(worker.node_id, request.stats)
         except Exception as exc:  # the stream broke: the session ends with it
             log.info("health.worker_stream_error", node=worker.node_id, error=str(exc))
         finally:
@@ -281,6 +323,7 @@ class HealthCoordinator:
                     tx.update(new, claims=False)
 
         for t in accepted:
+            metrics.count_transition(t.healthy)
             log.info(
                 "health.transition",
                 member=t.member_id,

@@ -25,6 +25,7 @@ from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
 from quantix_lb.health.checks import Target
 from quantix_lb.health.scheduler import Prober
+from quantix_lb.stats.collector import StatsCollector
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF = 5.0
@@ -51,7 +52,14 @@ def target_in(msg: pb.HealthTarget) -> Target:
 
 
 class HealthWorker:
-    def __init__(self, control_plane: str, node_id: str, token: str | None = None, capacity: int = 0) -> None:
+    def __init__(
+        self,
+        control_plane: str,
+        node_id: str,
+        token: str | None = None,
+        capacity: int = 0,
+        stats: StatsCollector | None = None,
+    ) -> None:
         self.control_plane = control_plane
         self.node_id = node_id
         self.token = token
@@ -59,6 +67,11 @@ class HealthWorker:
         self._pending: dict[str, pb.HealthTransition] = {}
         self._wake = asyncio.Event()
         self._prober: Prober | None = None
+        # Data-path statistics ride on the same session (None: not reported).
+        self._stats = stats
+        self._stats_interval = 0.0  # 0 until the control plane names the frontends
+        self._stats_report: pb.StatsReport | None = None
+        self._stats_readable: bool | None = None
 
     def _on_transition(self, member_id: str, healthy: bool, reason: str) -> None:
         # Only the latest state of a member matters if several queue up.
@@ -104,13 +117,16 @@ class HealthWorker:
             sender = loop.create_task(self._send(call, interval))
             reader = loop.create_task(self._read(call))
             stopper = loop.create_task(stop.wait())
+            sampler = loop.create_task(self._sample())
             try:
                 # Whichever ends first: the stream (either side), or our own stop.
-                done, _ = await asyncio.wait({sender, reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                for task in done & {sender, reader}:
+                done, _ = await asyncio.wait(
+                    {sender, reader, stopper, sampler}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done & {sender, reader, sampler}:
                     task.result()  # a broken stream raises here and the session is retried
             finally:
-                for task in (sender, reader, stopper):
+                for task in (sender, reader, stopper, sampler):
                     task.cancel()
                 call.cancel()
 
@@ -120,6 +136,9 @@ class HealthWorker:
                 self._apply_snapshot(message.snapshot)
             elif message.WhichOneof("message") == "delta":
                 self._apply_delta(message.delta)
+            elif message.WhichOneof("message") == "stats_frontends" and self._stats is not None:
+                self._stats.set_frontends(message.stats_frontends.frontends)
+                self._stats_interval = message.stats_frontends.interval or 1.0
 
     async def _messages(self, call: grpc.aio.StreamStreamCall) -> AsyncIterator[pb.SessionResponse]:
         while True:
@@ -157,10 +176,35 @@ class HealthWorker:
         for target in self._targets(delta.upserts):
             self._prober.upsert(target, last[target.id])
 
+    async def _sample(self) -> None:
+        """Reads the node's data path every interval (in a thread: it waits on
+        ovs-vswitchd); the sender passes the report on."""
+        if self._stats is None:
+            return await asyncio.Event().wait()  # nothing to do for the session's life
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._stats_interval:
+                await asyncio.sleep(0.1)
+                continue
+            started = loop.time()
+            report = await loop.run_in_executor(None, self._stats.sample)
+            if report.available != self._stats_readable:
+                self._stats_readable = report.available
+                if report.available:
+                    log.info("worker.stats_readable", ovs_rundir=self._stats.rundir)
+                else:
+                    log.warning("worker.stats_unreadable", reason=report.reason)
+            self._stats_report = report
+            self._wake.set()
+            await asyncio.sleep(max(0.0, self._stats_interval - (loop.time() - started)))
+
     async def _send(self, call: grpc.aio.StreamStreamCall, interval: float) -> None:
         loop = asyncio.get_running_loop()
         next_beat = loop.time()
         while True:
+            if self._stats_report is not None:
+                report, self._stats_report = self._stats_report, None
+                await call.write(pb.SessionRequest(stats=report))
             if self._pending:
                 batch, self._pending = list(self._pending.values()), {}
                 await call.write(pb.SessionRequest(transitions=pb.HealthTransitions(transitions=batch)))

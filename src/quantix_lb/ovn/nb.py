@@ -26,7 +26,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from ovs.db import error as ovs_error
 from ovs.db import idl as ovs_idl
 from ovs.db import types as ovs_types
 
-from quantix_lb import model
+from quantix_lb import metrics, model
 from quantix_lb.ovn import commands as cmd
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.translate import (
@@ -202,6 +202,11 @@ class _Want:
     revision: int
     deleting: bool
     rows: dict[str, dict[str, data.Datum]]
+    steering: Steering | None = None
+
+
+# listener id -> member id -> backend-list entries (LEAST_CONNECTIONS pools)
+Steering = Mapping[str, Mapping[str, int]]
 
 
 class NbRealizer:
@@ -220,6 +225,7 @@ class NbRealizer:
         self._full_interval = full_interval
         self._lock = threading.Lock()
         self._inbox: dict[str, model.LoadBalancer | None] = {}
+        self._steer_inbox: dict[str, Steering | None] = {}
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -227,6 +233,7 @@ class NbRealizer:
         # Owned by the IDL thread from here on.
         self._idl: _Idl | None = None
         self._desired: dict[str, model.LoadBalancer] = {}
+        self._steering: dict[str, Steering] = {}
         self._wanted: dict[str, _Want] = {}
         self._datums: dict[tuple[str, Any], data.Datum] = {}
         self._dirty: set[str] = set()  # changed or drifted: realized first
@@ -276,9 +283,26 @@ class NbRealizer:
         """These load balancers are gone from the store: remove whatever is left."""
         self._post((lb_id, None) for lb_id in lb_ids)
 
+    def pending(self) -> int:
+        """Load balancers not yet realized or checked: changed, drifted, left
+        in the running full pass, or not yet taken from the inbox. Approximate
+        (one may be counted twice, the sets change as they are read); it only
+        reads lengths, so any thread may call it."""
+        return len(self._dirty) + len(self._sweep) + len(self._inbox)
+
+    def steer(self, lb_id: str, steering: Steering | None) -> None:
+        """Backend-list entries for the LEAST_CONNECTIONS pools of a load
+        balancer (None: back to plain weights). Not stored: it follows the
+        live statistics and is written to the NB only when the list changes."""
+        with self._lock:
+            wake = not self._inbox and not self._steer_inbox
+            self._steer_inbox[lb_id] = steering
+        if wake:
+            self._wake()
+
     def _post(self, items: Iterable[tuple[str, model.LoadBalancer | None]]) -> None:
         with self._lock:
-            before = len(self._inbox)
+            before = len(self._inbox) + len(self._steer_inbox)
             self._inbox.update(items)
             # One wake-up per inbox the thread has not taken yet is enough.
             wake = before == 0 and len(self._inbox) > 0
@@ -385,9 +409,19 @@ class NbRealizer:
     def _take_inbox(self) -> None:
         with self._lock:
             inbox, self._inbox = self._inbox, {}
+            steer, self._steer_inbox = self._steer_inbox, {}
+        for lb_id, steering in steer.items():
+            if steering is None:
+                if self._steering.pop(lb_id, None) is None:
+                    continue
+            else:
+                self._steering[lb_id] = steering
+            if lb_id in self._desired:
+                self._dirty.add(lb_id)
         for lb_id, lb in inbox.items():
             if lb is None:
                 self._desired.pop(lb_id, None)
+                self._steering.pop(lb_id, None)
                 self._wanted.pop(lb_id, None)
                 self._reported.pop(lb_id, None)
                 self._dirty.add(lb_id)
@@ -455,13 +489,19 @@ class NbRealizer:
     def _want(self, idl: ovs_idl.Idl, lb: model.LoadBalancer) -> _Want:
         deleting = lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE
         cached = self._wanted.get(lb.id)
-        if cached and cached.revision == lb.revision and cached.deleting == deleting:
+        steering = self._steering.get(lb.id)
+        if (
+            cached
+            and cached.revision == lb.revision
+            and cached.deleting == deleting
+            and cached.steering is steering
+        ):
             return cached
         rows = {
             row.listener_id: {c: self._datum(idl, c, getattr(row, c)) for c in cmd.LB_COLUMNS}
-            for row in translate.desired_rows(lb)
+            for row in translate.desired_rows(lb, steering)
         }
-        want = _Want(lb.revision, deleting, rows)
+        want = _Want(lb.revision, deleting, rows, steering)
         self._wanted[lb.id] = want
         return want
 
@@ -626,14 +666,18 @@ class NbRealizer:
             status = txn.commit_block()
         finally:
             self._committing = False
-        ms = round((time.perf_counter() - started) * 1000, 2)
+        seconds = time.perf_counter() - started
+        ms = round(seconds * 1000, 2)
         if status in (ovs_idl.Transaction.SUCCESS, ovs_idl.Transaction.UNCHANGED):
             self._commands += len(commands)
+            metrics.observe_nb_transaction("ok", seconds, len(commands))
             log.debug("ovn.txn", commands=len(commands), ms=ms)
             return "ok", ""
         if status == ovs_idl.Transaction.TRY_AGAIN:
+            metrics.observe_nb_transaction("retry", seconds, 0)
             log.info("ovn.txn_retry", commands=len(commands), ms=ms)
             return "retry", ""
+        metrics.observe_nb_transaction("error", seconds, 0)
         error = txn.get_error() or ovs_idl.Transaction.status_to_string(status)
         log.warning("ovn.txn_failed", status=status, error=error, commands=len(commands))
         return "error", f"OVN Northbound rejected the change: {error}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from quantix_lb import model
@@ -80,9 +80,16 @@ def repetitions(weights: list[int], cap: int = MAX_BACKEND_ENTRIES) -> list[int]
     return [max(1, round(w * cap / sum(weights))) for w in weights]
 
 
-def backends(pool: model.Pool) -> str:
+def backends(pool: model.Pool, steering: Mapping[str, int] | None = None) -> str:
+    """The vips value: eligible members, each listed as often as its weight
+    asks, or, for a LEAST_CONNECTIONS pool with live figures, as often as
+    the steering controller asks (see stats/steering.py)."""
     members = [m for m in pool.members if eligible(m)]
     reps = repetitions([m.weight for m in members])
+    if steering is not None and pool.algorithm is model.Algorithm.LEAST_CONNECTIONS:
+        steered = [steering.get(m.id, 0) for m in members]
+        if any(steered):  # never reject because of steering
+            reps = steered
     return ",".join(
         entry for m, n in zip(members, reps, strict=True) for entry in [endpoint(m.address, m.port)] * n
     )
@@ -94,12 +101,14 @@ def selection_fields(algorithm: model.Algorithm) -> tuple[str, ...]:
         return ("ip_src",)
     if algorithm is model.Algorithm.SOURCE_IP_PORT:
         return ("ip_dst", "ip_src", "tp_dst", "tp_src")
-    return ()  # ROUND_ROBIN, and LEAST_CONNECTIONS until it is realized
+    return ()  # ROUND_ROBIN, and LEAST_CONNECTIONS (steered by the backend list)
 
 
-def listener_row(lb: model.LoadBalancer, listener: model.Listener) -> LbRow:
+def listener_row(
+    lb: model.LoadBalancer, listener: model.Listener, steering: Mapping[str, int] | None = None
+) -> LbRow:
     pool = listener.default_pool
-    members = backends(pool)
+    members = backends(pool, steering)
     options: dict[str, str] = {}
     if not members:
         options["reject"] = "true"
@@ -123,11 +132,15 @@ def listener_row(lb: model.LoadBalancer, listener: model.Listener) -> LbRow:
     )
 
 
-def desired_rows(lb: model.LoadBalancer) -> tuple[LbRow, ...]:
-    """Nothing is wanted of a load balancer that is being deleted."""
+def desired_rows(
+    lb: model.LoadBalancer, steering: Mapping[str, Mapping[str, int]] | None = None
+) -> tuple[LbRow, ...]:
+    """Nothing is wanted of a load balancer that is being deleted. `steering`:
+    listener id -> member id -> entries, for LEAST_CONNECTIONS pools."""
     if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
         return ()
-    return tuple(listener_row(lb, li) for li in lb.listeners)
+    steering = steering or {}
+    return tuple(listener_row(lb, li, steering.get(li.id)) for li in lb.listeners)
 
 
 @dataclass(frozen=True)

@@ -367,7 +367,7 @@ class GetLoadBalancerStatsRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class LoadBalancerStats(_message.Message):
-    __slots__ = ("load_balancer_id", "total_connections", "active_connections", "bytes_in", "bytes_out", "requests_per_second", "listeners")
+    __slots__ = ("load_balancer_id", "total_connections", "active_connections", "bytes_in", "bytes_out", "requests_per_second", "listeners", "sampled_at", "unavailable_reason")
     LOAD_BALANCER_ID_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -375,6 +375,8 @@ class LoadBalancerStats(_message.Message):
     BYTES_OUT_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     LISTENERS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
     load_balancer_id: str
     total_connections: int
     active_connections: int
@@ -382,38 +384,52 @@ class LoadBalancerStats(_message.Message):
     bytes_out: int
     requests_per_second: float
     listeners: _containers.RepeatedCompositeFieldContainer[ListenerStats]
-    def __init__(self, load_balancer_id: _Optional[str] = ..., total_connections: _Optional[int] = ..., active_connections: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., listeners: _Optional[_Iterable[_Union[ListenerStats, _Mapping]]] = ...) -> None: ...
+    sampled_at: _timestamp_pb2.Timestamp
+    unavailable_reason: str
+    def __init__(self, load_balancer_id: _Optional[str] = ..., total_connections: _Optional[int] = ..., active_connections: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., listeners: _Optional[_Iterable[_Union[ListenerStats, _Mapping]]] = ..., sampled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unavailable_reason: _Optional[str] = ...) -> None: ...
 
 class ListenerStats(_message.Message):
-    __slots__ = ("listener_id", "connections", "members")
+    __slots__ = ("listener_id", "connections", "members", "total_connections", "requests_per_second")
     LISTENER_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     listener_id: str
     connections: int
     members: _containers.RepeatedCompositeFieldContainer[MemberStats]
-    def __init__(self, listener_id: _Optional[str] = ..., connections: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStats, _Mapping]]] = ...) -> None: ...
+    total_connections: int
+    requests_per_second: float
+    def __init__(self, listener_id: _Optional[str] = ..., connections: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStats, _Mapping]]] = ..., total_connections: _Optional[int] = ..., requests_per_second: _Optional[float] = ...) -> None: ...
 
 class MemberStats(_message.Message):
-    __slots__ = ("member_id", "connections", "status")
+    __slots__ = ("member_id", "connections", "status", "total_connections", "bytes_in", "bytes_out")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_IN_FIELD_NUMBER: _ClassVar[int]
+    BYTES_OUT_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     connections: int
     status: Operating.Status
-    def __init__(self, member_id: _Optional[str] = ..., connections: _Optional[int] = ..., status: _Optional[_Union[Operating.Status, str]] = ...) -> None: ...
+    total_connections: int
+    bytes_in: int
+    bytes_out: int
+    def __init__(self, member_id: _Optional[str] = ..., connections: _Optional[int] = ..., status: _Optional[_Union[Operating.Status, str]] = ..., total_connections: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ...) -> None: ...
 
 class WatchLoadBalancersRequest(_message.Message):
-    __slots__ = ("project_id", "network_id")
+    __slots__ = ("project_id", "network_id", "include_stats")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_STATS_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     network_id: str
-    def __init__(self, project_id: _Optional[str] = ..., network_id: _Optional[str] = ...) -> None: ...
+    include_stats: bool
+    def __init__(self, project_id: _Optional[str] = ..., network_id: _Optional[str] = ..., include_stats: _Optional[bool] = ...) -> None: ...
 
 class WatchLoadBalancersResponse(_message.Message):
-    __slots__ = ("type", "load_balancer")
+    __slots__ = ("type", "load_balancer", "stats")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[WatchLoadBalancersResponse.Type]
@@ -422,27 +438,33 @@ class WatchLoadBalancersResponse(_message.Message):
         CREATED: _ClassVar[WatchLoadBalancersResponse.Type]
         UPDATED: _ClassVar[WatchLoadBalancersResponse.Type]
         DELETED: _ClassVar[WatchLoadBalancersResponse.Type]
+        STATS: _ClassVar[WatchLoadBalancersResponse.Type]
     TYPE_UNSPECIFIED: WatchLoadBalancersResponse.Type
     EXISTING: WatchLoadBalancersResponse.Type
     SNAPSHOT_COMPLETE: WatchLoadBalancersResponse.Type
     CREATED: WatchLoadBalancersResponse.Type
     UPDATED: WatchLoadBalancersResponse.Type
     DELETED: WatchLoadBalancersResponse.Type
+    STATS: WatchLoadBalancersResponse.Type
     TYPE_FIELD_NUMBER: _ClassVar[int]
     LOAD_BALANCER_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
     type: WatchLoadBalancersResponse.Type
     load_balancer: LoadBalancer
-    def __init__(self, type: _Optional[_Union[WatchLoadBalancersResponse.Type, str]] = ..., load_balancer: _Optional[_Union[LoadBalancer, _Mapping]] = ...) -> None: ...
+    stats: LoadBalancerStats
+    def __init__(self, type: _Optional[_Union[WatchLoadBalancersResponse.Type, str]] = ..., load_balancer: _Optional[_Union[LoadBalancer, _Mapping]] = ..., stats: _Optional[_Union[LoadBalancerStats, _Mapping]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("hello", "transitions", "heartbeat")
+    __slots__ = ("hello", "transitions", "heartbeat", "stats")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
     hello: WorkerHello
     transitions: HealthTransitions
     heartbeat: Heartbeat
-    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., transitions: _Optional[_Union[HealthTransitions, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    stats: StatsReport
+    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., transitions: _Optional[_Union[HealthTransitions, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., stats: _Optional[_Union[StatsReport, _Mapping]] = ...) -> None: ...
 
 class WorkerHello(_message.Message):
     __slots__ = ("node_id", "capacity")
@@ -475,12 +497,66 @@ class HealthTransition(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., healthy: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("snapshot", "delta")
+    __slots__ = ("snapshot", "delta", "stats_frontends")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
+    STATS_FRONTENDS_FIELD_NUMBER: _ClassVar[int]
     snapshot: TargetSnapshot
     delta: TargetDelta
-    def __init__(self, snapshot: _Optional[_Union[TargetSnapshot, _Mapping]] = ..., delta: _Optional[_Union[TargetDelta, _Mapping]] = ...) -> None: ...
+    stats_frontends: StatsFrontends
+    def __init__(self, snapshot: _Optional[_Union[TargetSnapshot, _Mapping]] = ..., delta: _Optional[_Union[TargetDelta, _Mapping]] = ..., stats_frontends: _Optional[_Union[StatsFrontends, _Mapping]] = ...) -> None: ...
+
+class StatsFrontends(_message.Message):
+    __slots__ = ("frontends", "interval")
+    FRONTENDS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    frontends: _containers.RepeatedCompositeFieldContainer[Frontend]
+    interval: float
+    def __init__(self, frontends: _Optional[_Iterable[_Union[Frontend, _Mapping]]] = ..., interval: _Optional[float] = ...) -> None: ...
+
+class Frontend(_message.Message):
+    __slots__ = ("protocol", "vip", "port")
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    VIP_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    protocol: str
+    vip: str
+    port: int
+    def __init__(self, protocol: _Optional[str] = ..., vip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class StatsReport(_message.Message):
+    __slots__ = ("available", "reason", "frontends")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FRONTENDS_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    reason: str
+    frontends: _containers.RepeatedCompositeFieldContainer[FrontendStats]
+    def __init__(self, available: _Optional[bool] = ..., reason: _Optional[str] = ..., frontends: _Optional[_Iterable[_Union[FrontendStats, _Mapping]]] = ...) -> None: ...
+
+class FrontendStats(_message.Message):
+    __slots__ = ("frontend", "backends")
+    FRONTEND_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    frontend: Frontend
+    backends: _containers.RepeatedCompositeFieldContainer[BackendStats]
+    def __init__(self, frontend: _Optional[_Union[Frontend, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStats, _Mapping]]] = ...) -> None: ...
+
+class BackendStats(_message.Message):
+    __slots__ = ("address", "port", "active", "total", "bytes_in", "bytes_out")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BYTES_IN_FIELD_NUMBER: _ClassVar[int]
+    BYTES_OUT_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    port: int
+    active: int
+    total: int
+    bytes_in: int
+    bytes_out: int
+    def __init__(self, address: _Optional[str] = ..., port: _Optional[int] = ..., active: _Optional[int] = ..., total: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ...) -> None: ...
 
 class TargetSnapshot(_message.Message):
     __slots__ = ("targets", "heartbeat_interval")

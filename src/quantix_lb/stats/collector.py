@@ -1,0 +1,78 @@
+"""The worker's side of statistics: this node's connection tracking, as a StatsReport.
+
+The control plane names the frontends (VIP:ports) to report on; each sample
+reads the conntrack table from ovs-vswitchd (userspace or kernel datapath
+alike), keeps the entries whose original destination is one of them and
+reports per backend the connections open now and those seen so far.
+`sample()` blocks on ovs-vswitchd: call it from a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+
+from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb.stats.conntrack import (
+    ConntrackParser,
+    ConntrackTracker,
+    Frontend,
+    OvsUnavailable,
+    read_conntrack,
+)
+
+DEFAULT_OVS_RUNDIR = "/var/run/openvswitch"
+
+
+def ovs_rundir(explicit: str | None = None) -> str:
+    """Where ovs-vswitchd keeps its control socket, found the standard way."""
+    return explicit or os.environ.get("OVS_RUNDIR") or DEFAULT_OVS_RUNDIR
+
+
+class StatsCollector:
+    def __init__(self, rundir: str | None = None) -> None:
+        self.rundir = ovs_rundir(rundir)
+        self._parser = ConntrackParser()
+        self._tracker = ConntrackTracker()
+        # Replaced whole (never mutated) so a sample in a thread sees one consistent set.
+        self._frontends: frozenset[Frontend] = frozenset()
+        self._vips: frozenset[str] = frozenset()
+
+    def set_frontends(self, frontends: Iterable[pb.Frontend]) -> None:
+        found = set()
+        for f in frontends:
+            try:
+                found.add(Frontend(f.protocol, f.vip, f.port))
+            except ValueError:
+                continue  # a frontend this data path cannot carry is never seen
+        self._frontends = frozenset(found)
+        self._vips = frozenset(f.vip for f in found)
+
+    def sample(self) -> pb.StatsReport:
+        frontends, vips = self._frontends, self._vips
+        try:
+            text = read_conntrack(self.rundir)
+        except OvsUnavailable as exc:
+            return pb.StatsReport(available=False, reason=f"node data path unreadable: {exc}")
+        conns = self._parser.parse(text, orig_dst=vips)
+        samples = self._tracker.sample(conns, frontends, time.monotonic())
+        report = pb.StatsReport(available=True)
+        for frontend, fs in samples.items():
+            if not fs.total and not fs.active:
+                continue  # nothing seen yet: absent means zero
+            out = report.frontends.add()
+            out.frontend.protocol, out.frontend.vip, out.frontend.port = (
+                frontend.protocol,
+                frontend.vip,
+                frontend.port,
+            )
+            for backend, bs in fs.backends.items():
+                b = out.backends.add(
+                    address=backend.address, port=backend.port, active=bs.active, total=bs.total
+                )
+                if bs.bytes_in is not None:
+                    b.bytes_in = bs.bytes_in
+                if bs.bytes_out is not None:
+                    b.bytes_out = bs.bytes_out
+        return report

@@ -1,0 +1,181 @@
+"""Least connections on top of OVN's hashing: how often to list each member.
+
+OVN picks a backend for a NEW connection by hashing over the entries of the
+VIP's backend list, one OpenFlow select bucket per entry; live connections stay
+on their backend through conntrack when the list changes. So a pool's new
+connections can be steered by how many times each member is listed.
+
+The controller fills up the least loaded members first ("water filling" on
+connections / weight): it expects `arrivals` new connections before the next
+sample and gives each member the share that brings the members' loads as close
+together as possible after them. Members already above that level get no
+entry; when loads are equal the shares follow the weights, as in plain
+weighted hashing. Expecting a few more arrivals than measured keeps the spread
+wide enough that a burst between two samples does not all land on one member.
+
+Granularity: the list follows the live counts one sample period (about a
+second) plus NB-to-flows propagation behind; within that window new
+connections follow the last list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from quantix_lb import model
+from quantix_lb.ovn import translate
+from quantix_lb.stats.aggregate import FrontendKey, StatsAggregator, frontend_key
+
+# listener id -> member id -> backend-list entries
+Steering = Mapping[str, Mapping[str, int]]
+
+SLOTS_PER_MEMBER = 32  # entries per unit of weight before reduction (fine enough shares)
+MAX_SLOTS = 256  # the translation's cap on a backend list
+HEADROOM = 2.0  # arrivals expected = HEADROOM x measured, so bursts spread
+
+
+@dataclass(frozen=True)
+class Load:
+    member_id: str
+    weight: int  # > 0: only members that may take new connections
+    active: int  # connections open now
+
+
+def water_level(loads: Sequence[Load], arrivals: float) -> dict[str, float]:
+    """How many of `arrivals` new connections each member should take so that
+    max(active / weight) afterwards is as small as possible."""
+    if not loads:
+        return {}
+    ordered = sorted(loads, key=lambda m: m.active / m.weight)
+    # Raise the level across members in order of load until the arrivals are used up.
+    weight_sum, active_sum, level = 0, 0, 0.0
+    for i, m in enumerate(ordered):
+        weight_sum += m.weight
+        active_sum += m.active
+        level = (arrivals + active_sum) / weight_sum
+        nxt = ordered[i + 1].active / ordered[i + 1].weight if i + 1 < len(ordered) else math.inf
+        if level <= nxt:
+            break
+    return {m.member_id: max(0.0, level * m.weight - m.active) for m in loads}
+
+
+def repetitions(loads: Sequence[Load], arrivals: float) -> dict[str, int]:
+    """Backend-list entries per member (0: not listed), at least one in all."""
+    if not loads:
+        return {}
+    g = math.gcd(*[m.weight for m in loads])
+    # A multiple of the weights' sum: equal loads give exactly the weighted list.
+    slots = min(MAX_SLOTS, SLOTS_PER_MEMBER * sum(m.weight // g for m in loads))
+    expected = max(arrivals * HEADROOM, float(len(loads)))
+    share = water_level(loads, expected)
+    total = sum(share.values()) or 1.0
+    exact = {k: v * slots / total for k, v in share.items()}
+    reps = {k: math.floor(v) for k, v in exact.items()}
+    # Largest remainders fill the slots left; anyone with a share gets an entry.
+    left = slots - sum(reps.values())
+    for k in sorted(exact, key=lambda k: exact[k] - reps[k], reverse=True)[: max(0, left)]:
+        reps[k] += 1
+    for k, v in share.items():
+        if v > 0 and reps[k] == 0:
+            reps[k] = 1
+    if not any(reps.values()):
+        reps[loads[0].member_id] = 1
+    # The entries given to small shares may overrun the cap: the largest give back.
+    for _ in range(sum(reps.values()) - MAX_SLOTS):
+        biggest = max(reps, key=reps.__getitem__)
+        reps[biggest] -= 1
+    return _reduced(reps)
+
+
+def _reduced(reps: dict[str, int]) -> dict[str, int]:
+    """Divides by the common factor: the same shares in fewer buckets."""
+    g = math.gcd(*[v for v in reps.values() if v]) or 1
+    return {k: v // g for k, v in reps.items()}
+
+
+class SteeringController:
+    """Re-weights LEAST_CONNECTIONS pools on every fresh sample.
+
+    It hands the realizer backend-list entries per member (`steer`), only when
+    they change, and withdraws them (plain weights again) when no worker
+    reports fresh figures."""
+
+    def __init__(
+        self, stats: StatsAggregator, steer: Callable[[str, Steering | None], None], period: float = 1.0
+    ) -> None:
+        self.period = period  # seconds between samples: arrivals are expected per period
+        self._stats = stats
+        self._steer = steer
+        self._lbs: dict[str, model.LoadBalancer] = {}  # with a LEAST_CONNECTIONS pool
+        self._by_frontend: dict[FrontendKey, set[str]] = {}
+        self._applied: dict[str, Steering] = {}
+        self.changes = 0  # steering updates handed to the realizer
+
+    def update(self, lbs: Iterable[model.LoadBalancer], deleted: Iterable[str] = ()) -> None:
+        for lb_id in deleted:
+            self._drop(lb_id)
+        for lb in lbs:
+            self._drop(lb.id)
+            steered = [
+                li for li in lb.listeners if li.default_pool.algorithm is model.Algorithm.LEAST_CONNECTIONS
+            ]
+            if steered and lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
+                self._lbs[lb.id] = lb
+                for li in steered:
+                    self._by_frontend.setdefault(frontend_key(lb, li), set()).add(lb.id)
+                self._apply(lb)
+
+    def _drop(self, lb_id: str) -> None:
+        lb = self._lbs.pop(lb_id, None)
+        if lb is None:
+            return
+        for li in lb.listeners:
+            ids = self._by_frontend.get(frontend_key(lb, li))
+            if ids is not None:
+                ids.discard(lb_id)
+                if not ids:
+                    del self._by_frontend[frontend_key(lb, li)]
+        if self._applied.pop(lb_id, None) is not None:
+            self._steer(lb_id, None)
+
+    def on_sample(self, touched: set[FrontendKey]) -> None:
+        ids = {lb_id for key in touched for lb_id in self._by_frontend.get(key, ())}
+        for lb_id in ids:
+            self._apply(self._lbs[lb_id])
+
+    def check_fresh(self) -> None:
+        """Called periodically: without fresh figures, back to plain weights."""
+        if self._stats.nodes():
+            return
+        for lb_id in list(self._applied):
+            del self._applied[lb_id]
+            self.changes += 1
+            self._steer(lb_id, None)
+
+    def _apply(self, lb: model.LoadBalancer) -> None:
+        steering = self.steering_of(lb)
+        if steering == self._applied.get(lb.id):
+            return
+        self.changes += 1
+        if steering is None:
+            self._applied.pop(lb.id, None)
+        else:
+            self._applied[lb.id] = steering
+        self._steer(lb.id, steering)
+
+    def steering_of(self, lb: model.LoadBalancer) -> Steering | None:
+        out: dict[str, dict[str, int]] = {}
+        for li in lb.listeners:
+            pool = li.default_pool
+            if pool.algorithm is not model.Algorithm.LEAST_CONNECTIONS:
+                continue
+            active = self._stats.member_active(lb, li)
+            if active is None:
+                return None
+            members = [m for m in pool.members if translate.eligible(m)]
+            rps = self._stats.requests_per_second(frontend_key(lb, li)) or 0.0
+            loads = [Load(m.id, m.weight, active.get(m.id, 0)) for m in members]
+            out[li.id] = repetitions(loads, rps * self.period)
+        return out or None

@@ -1,0 +1,157 @@
+"""The least-connections steering (pure) and the statistics aggregation."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb import model
+from quantix_lb.ovn import translate
+from quantix_lb.stats.aggregate import STALE_AFTER, StatsAggregator
+from quantix_lb.stats.steering import Load, SteeringController, repetitions, water_level
+
+
+def test_water_level_fills_the_least_loaded_first() -> None:
+    loads = [Load("a", 1, 20), Load("b", 1, 2), Load("c", 1, 0)]
+    share = water_level(loads, 4)
+    # 4 new connections: c takes 3, b 1 -> both at 3, far below a.
+    assert share == pytest.approx({"a": 0.0, "b": 1.0, "c": 3.0})
+    assert sum(water_level(loads, 100).values()) == pytest.approx(100)
+
+
+def test_water_level_respects_weights() -> None:
+    share = water_level([Load("a", 1, 0), Load("b", 3, 0)], 8)
+    assert share == pytest.approx({"a": 2.0, "b": 6.0})  # equal load per weight afterwards
+
+
+def test_equal_loads_give_plain_weighted_entries() -> None:
+    assert repetitions([Load("a", 1, 5), Load("b", 1, 5), Load("c", 1, 5)], 0) == {"a": 1, "b": 1, "c": 1}
+    assert repetitions([Load("a", 1, 0), Load("b", 2, 0)], 10) == {"a": 1, "b": 2}
+
+
+def test_a_member_far_above_the_others_gets_no_entry() -> None:
+    reps = repetitions([Load("busy", 1, 50), Load("b", 1, 0), Load("c", 1, 1)], 5)
+    assert reps["busy"] == 0
+    assert reps["b"] > reps["c"] > 0
+
+
+def test_expected_arrivals_keep_the_spread_wide() -> None:
+    # b is only slightly below the others: with many arrivals expected, everyone
+    # still gets entries (no herding onto b between two samples).
+    reps = repetitions([Load("a", 1, 10), Load("b", 1, 8), Load("c", 1, 10)], 30)
+    assert all(v > 0 for v in reps.values())
+    assert reps["b"] > reps["a"] == reps["c"]
+
+
+def test_entries_stay_within_the_translation_cap() -> None:
+    loads = [Load(f"m{i}", 1 + i % 3, i) for i in range(100)]
+    reps = repetitions(loads, 1000)
+    assert 0 < sum(reps.values()) <= translate.MAX_BACKEND_ENTRIES
+
+
+def _lb(algorithm: model.Algorithm = model.Algorithm.LEAST_CONNECTIONS) -> model.LoadBalancer:
+    members = tuple(
+        model.Member(id=f"m{i}", address=f"10.0.0.{10 + i}", port=8080, weight=1) for i in range(3)
+    )
+    pool = model.Pool(id="pool", algorithm=algorithm, members=members)
+    listener = model.Listener(id="lis", protocol=model.Protocol.TCP, port=80, default_pool=pool)
+    return model.LoadBalancer(
+        id="lb",
+        project_id="p",
+        network_id="n",
+        vip_address="10.0.0.100",
+        listeners=(listener,),
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def report(active: dict[str, int], total: dict[str, int] | None = None) -> pb.StatsReport:
+    backends = [
+        pb.BackendStats(address=addr, port=8080, active=n, total=(total or {}).get(addr, n))
+        for addr, n in active.items()
+    ]
+    fs = pb.FrontendStats(frontend=pb.Frontend(protocol="tcp", vip="10.0.0.100", port=80), backends=backends)
+    return pb.StatsReport(available=True, frontends=[fs])
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_aggregate_sums_nodes_and_maps_members() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    lb = _lb()
+    assert agg.update([lb])
+    assert [(f.protocol, f.vip, f.port) for f in agg.frontends()] == [("tcp", "10.0.0.100", 80)]
+    assert agg.figures(lb).unavailable_reason == "no health worker reports data-path statistics"
+    agg.report("n1", report({"10.0.0.10": 3, "10.0.0.11": 1}))
+    agg.report("n2", report({"10.0.0.10": 2}))
+    fig = agg.figures(lb)
+    assert (fig.active, fig.total, fig.bytes_in) == (6, 6, None)  # no byte counters: unavailable
+    assert [(m.member_id, m.active) for m in fig.listeners[0].members] == [("m0", 5), ("m1", 1), ("m2", 0)]
+    # A node gone stale stops counting open connections, not what it counted.
+    clock.now += STALE_AFTER + 1
+    agg.report("n1", report({"10.0.0.10": 0, "10.0.0.11": 0}, {"10.0.0.10": 3, "10.0.0.11": 1}))
+    fig = agg.figures(lb)
+    assert (fig.active, fig.total) == (0, 6)
+
+
+def test_aggregate_keeps_totals_across_a_worker_restart_and_measures_the_rate() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    lb = _lb()
+    agg.update([lb])
+    agg.report("n1", report({"10.0.0.10": 0}, {"10.0.0.10": 10}))
+    assert agg.figures(lb).requests_per_second is None  # one sample is no rate
+    clock.now += 1
+    agg.report("n1", report({"10.0.0.10": 0}, {"10.0.0.10": 30}))
+    assert agg.figures(lb).requests_per_second == pytest.approx(20.0)
+    clock.now += 1
+    agg.report("n1", report({"10.0.0.10": 0}, {"10.0.0.10": 4}))  # the worker started over
+    assert agg.figures(lb).total == 34
+
+
+def test_steering_controller_applies_only_changes_and_withdraws_when_stale() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    applied: list[tuple[str, object]] = []
+    ctl = SteeringController(agg, lambda lb_id, s: applied.append((lb_id, s)))
+    agg.subscribe(ctl.on_sample)
+    lb = _lb()
+    agg.update([lb])
+    ctl.update([lb])
+    assert applied == []  # no figures yet: plain weights
+    agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
+    assert applied[-1] == ("lb", {"lis": {"m0": 0, "m1": 1, "m2": 1}})
+    agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
+    assert len(applied) == 1  # same list: no new write
+    clock.now += STALE_AFTER + 1
+    ctl.check_fresh()
+    assert applied[-1] == ("lb", None)
+    # A ROUND_ROBIN pool is never steered.
+    ctl.update([_lb(model.Algorithm.ROUND_ROBIN)])
+    agg.report("n1", report({"10.0.0.10": 20}))
+    assert applied[-1] == ("lb", None)
+
+
+def test_translation_follows_steering_only_for_least_connections() -> None:
+    lb = _lb()
+    steer = {"lis": {"m0": 0, "m1": 2, "m2": 1}}
+    (row,) = translate.desired_rows(lb, steer)
+    assert dict(row.vips) == {"10.0.0.100:80": "10.0.0.11:8080,10.0.0.11:8080,10.0.0.12:8080"}
+    (plain,) = translate.desired_rows(lb)
+    assert dict(plain.vips)["10.0.0.100:80"].count(",") == 2
+    (rr,) = translate.desired_rows(_lb(model.Algorithm.ROUND_ROBIN), steer)
+    assert rr.vips == plain.vips
+    # Steering never empties the list (no reject because of statistics).
+    (never_empty,) = translate.desired_rows(lb, {"lis": {"m0": 0, "m1": 0, "m2": 0}})
+    assert never_empty.vips == plain.vips
+    assert list(itertools.chain(*never_empty.options)) == []
