@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 import ovn_testbed
-from conftest import QUANTIX_LB, Server
+from conftest import QUANTIX_LB, Server, Watcher
+from limiquantix.network.v1 import network_service_pb2 as pb
 
 _missing = ovn_testbed.missing_prerequisites()
 pytestmark = [
@@ -173,7 +174,11 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
 def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
     lb = bed.create("10.0.0.100", "ROUND_ROBIN")
     holder = Holder(bed.client, "10.0.0.100", 80)
+    live = Watcher(bed.server, "grpc", pb.WatchLoadBalancersRequest(include_stats=True))
+    plain = Watcher(bed.server, "connect")
     try:
+        live.snapshot()
+        plain.snapshot()
         assert holder.ask("open 12") == 12
         per_backend = {b.name: bed.established(b) for b in bed.backends}
         assert sum(per_backend.values()) == 12
@@ -208,6 +213,17 @@ def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
             f'quantix_lb_active_connections{{load_balancer_id="{lb["id"]}",project_id="proj-stats"}} 12.0'
             in text
         )
+        # A dashboard watching with include_stats sees the figures move live.
+        live.until(
+            lambda e: (
+                e.type == pb.WatchLoadBalancersResponse.STATS
+                and e.stats.load_balancer_id == lb["id"]
+                and e.stats.total_connections == before + 20
+            )
+        )
+        bed.api("PUT", f"/{lb['id']}", {"description": "watched"})  # an ordinary event for both
+        changed = plain.until(lambda e: e.type == pb.WatchLoadBalancersResponse.UPDATED)
+        assert all(e.type != pb.WatchLoadBalancersResponse.STATS for e in changed)
     finally:
         holder.close()
         bed.api("DELETE", f"/{lb['id']}")
