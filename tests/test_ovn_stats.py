@@ -31,8 +31,8 @@ pytestmark = [
 NET = "net-stats"
 PORT = 8080
 
-# Runs in the client's namespace. "open N" opens N connections to the VIP and
-# holds them; "get" sends one request on each held connection and prints the
+# Runs in the client's namespace. "open N" opens N connections to the VIP,
+# holds them and prints their client ports; "get" sends one request on each held connection and prints the
 # answering backends (the server closes them after answering); "quit" ends.
 _HOLDER = r"""
 import json, socket, sys
@@ -43,7 +43,7 @@ for line in sys.stdin:
     if cmd[0] == "open":
         for _ in range(int(cmd[1])):
             held.append(socket.create_connection((host, port), timeout=5))
-        print(json.dumps(len(held)), flush=True)
+        print(json.dumps([s.getsockname()[1] for s in held]), flush=True)
     elif cmd[0] == "get":
         names = []
         for s in held:
@@ -66,6 +66,7 @@ class Holder:
             sys.executable, "-u", "-c", _HOLDER, vip, str(port),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        self.ports: set[int] = set()
 
     def ask(self, line: str) -> Any:
         assert self.proc.stdin and self.proc.stdout
@@ -73,7 +74,10 @@ class Holder:
         self.proc.stdin.flush()
         answer = self.proc.stdout.readline()
         assert answer, f"holder died on {line!r}"
-        return json.loads(answer)
+        result = json.loads(answer)
+        if line.startswith("open"):
+            self.ports |= set(result)
+        return result
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -126,9 +130,34 @@ class Bed:
         by_ip = {b.ip: b.name for b in self.backends}
         return {by_ip[m["address"]]: m["id"] for m in lb["listeners"][0]["default_pool"]["members"]}
 
-    def established(self, backend: ovn_testbed.Host) -> int:
+    def established(self, backend: ovn_testbed.Host, client_ports: set[int]) -> int:
+        """Connections from these client ports the backend holds (earlier tests may
+        leave some behind: a FIN sent after its load balancer is gone is lost)."""
         out = backend.run("ss", "-Htn", "state", "established", f"( sport = :{PORT} )").stdout
-        return len(out.splitlines())
+        return sum(int(line.split()[-1].rsplit(":", 1)[1]) in client_ports for line in out.splitlines())
+
+    def settled(self, client_ports: list[int]) -> dict[str, int]:
+        """Held connections per backend, once the backends accepted them all (a
+        busy server may still have some in its accept queue)."""
+        ports = set(client_ports)
+
+        def counts() -> dict[str, int] | None:
+            found = {b.name: self.established(b, ports) for b in self.backends}
+            return found if sum(found.values()) == len(ports) else None
+
+        return ovn_testbed.wait_until(counts, 10, message=f"{len(ports)} connections at the backends")
+
+    def release(self, holder: Holder, lb: dict) -> None:
+        """Closes the held connections and waits until the backends saw them
+        close before deleting the load balancer: a FIN sent once it is gone is
+        lost, and the backend would hold the connection forever."""
+        holder.close()
+        ovn_testbed.wait_until(
+            lambda: not any(self.established(b, holder.ports) for b in self.backends),
+            10,
+            message="held connections closed at the backends",
+        )
+        self.api("DELETE", f"/{lb['id']}")
 
     def set_admin(self, lb: dict, name: str, state: str) -> dict:
         pool = lb["listeners"][0]["default_pool"]
@@ -179,9 +208,7 @@ def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
     try:
         live.snapshot()
         plain.snapshot()
-        assert holder.ask("open 12") == 12
-        per_backend = {b.name: bed.established(b) for b in bed.backends}
-        assert sum(per_backend.values()) == 12
+        per_backend = bed.settled(holder.ask("open 12"))
         ids = bed.member_ids(lb)
         want = {ids[name]: n for name, n in per_backend.items()}
 
@@ -225,8 +252,7 @@ def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
         changed = plain.until(lambda e: e.type == pb.WatchLoadBalancersResponse.UPDATED)
         assert all(e.type != pb.WatchLoadBalancersResponse.STATS for e in changed)
     finally:
-        holder.close()
-        bed.api("DELETE", f"/{lb['id']}")
+        bed.release(holder, lb)
 
 
 def test_least_connections_steers_new_connections_away_from_a_loaded_member(bed: Bed) -> None:
@@ -234,8 +260,7 @@ def test_least_connections_steers_new_connections_away_from_a_loaded_member(bed:
     lb = bed.create("10.0.0.101", "LEAST_CONNECTIONS", {"backend2": "DRAIN", "backend3": "DRAIN"})
     holder = Holder(bed.client, "10.0.0.101", 80)
     try:
-        assert holder.ask("open 15") == 15
-        assert bed.established(bed.backends[0]) == 15
+        assert bed.settled(holder.ask("open 15"))["backend1"] == 15
         bed.set_admin(lb, "backend2", "ONLINE")
         lb = bed.set_admin(lb, "backend3", "ONLINE")
         b1 = bed.member_ids(lb)["backend1"]
@@ -247,25 +272,25 @@ def test_least_connections_steers_new_connections_away_from_a_loaded_member(bed:
             return bed.backends[0].ip not in vips and bed.backends[1].ip in vips
 
         ovn_testbed.wait_until(steered, 10, message="backend1 steered out of the backend list")
-        stats = bed.stats(lb)
-        assert {m["member_id"]: int(m.get("connections", 0)) for m in stats["listeners"][0]["members"]}[
-            b1
-        ] == 15
+
+        def b1_holds_all() -> bool:
+            members = bed.stats(lb)["listeners"][0]["members"]
+            return {m["member_id"]: int(m.get("connections", 0)) for m in members}[b1] == 15
+
+        ovn_testbed.wait_until(b1_holds_all, 10, message="the stats showing backend1's 15 connections")
         hits = bed.hits("10.0.0.101", 30)
         assert hits["backend1"] == 0 and hits["backend2"] + hits["backend3"] == 30, hits
         # The held connections were never disturbed.
         assert holder.ask("get") == ["backend1"] * 15
     finally:
-        holder.close()
-        bed.api("DELETE", f"/{lb['id']}")
+        bed.release(holder, lb)
 
 
 def test_drain_takes_no_new_connections_and_keeps_the_live_ones(bed: Bed) -> None:
     lb = bed.create("10.0.0.102", "ROUND_ROBIN")
     holder = Holder(bed.client, "10.0.0.102", 80)
     try:
-        assert holder.ask("open 9") == 9
-        held = {b.name: bed.established(b) for b in bed.backends}
+        held = bed.settled(holder.ask("open 9"))
         assert held["backend2"] > 0, held  # dp_hash spreads 9 connections over all three
         bed.set_admin(lb, "backend2", "DRAIN")
         hits = bed.hits("10.0.0.102", 30)
@@ -273,5 +298,4 @@ def test_drain_takes_no_new_connections_and_keeps_the_live_ones(bed: Bed) -> Non
         answered = collections.Counter(holder.ask("get"))
         assert answered == collections.Counter({k: v for k, v in held.items() if v}), (answered, held)
     finally:
-        holder.close()
-        bed.api("DELETE", f"/{lb['id']}")
+        bed.release(holder, lb)
