@@ -155,3 +155,20 @@ def test_translation_follows_steering_only_for_least_connections() -> None:
     (never_empty,) = translate.desired_rows(lb, {"lis": {"m0": 0, "m1": 0, "m2": 0}})
     assert never_empty.vips == plain.vips
     assert list(itertools.chain(*never_empty.options)) == []
+
+
+def test_bytes_in_from_flow_counters_when_conntrack_has_none() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    lb = _lb()
+    agg.update([lb])
+    first = report({"10.0.0.10": 1})
+    first.frontends[0].bytes_in = 1000
+    agg.report("n1", first)
+    fig = agg.figures(lb)
+    assert (fig.bytes_in, fig.listeners[0].bytes_in, fig.bytes_out) == (1000, 1000, None)
+    assert fig.listeners[0].members[0].bytes_in is None  # per member: not measured
+    again = report({"10.0.0.10": 1})
+    again.frontends[0].bytes_in = 300  # flows reinstalled: counting starts over
+    agg.report("n1", again)
+    assert agg.figures(lb).bytes_in == 1300

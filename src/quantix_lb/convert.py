@@ -252,6 +252,8 @@ def stats_out(lb: model.LoadBalancer, figures: LoadBalancerFigures | None) -> pb
                 connections=lf.active,
                 total_connections=lf.total,
                 requests_per_second=lf.requests_per_second,
+                bytes_in=lf.bytes_in,
+                bytes_out=lf.bytes_out,
             )
         for m in li.default_pool.members:
             ms = ls.members.add(member_id=m.id, status=_out_enum(pb.Operating.Status, m.operating_status))

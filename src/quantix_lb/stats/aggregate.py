@@ -99,12 +99,30 @@ class _Counts:
 
 
 @dataclass
+class _FlowBytes:
+    """A frontend's client-to-VIP bytes on one node, from its OpenFlow counters."""
+
+    value: int = 0
+    offset: int = 0
+
+    def take(self, value: int) -> None:
+        if value < self.value:  # flows were reinstalled, or the worker started over
+            self.offset += self.value
+        self.value = value
+
+    @property
+    def total(self) -> int:
+        return self.offset + self.value
+
+
+@dataclass
 class _Node:
     reported: float = 0.0  # monotonic
     reported_wall: float = 0.0
     available: bool = False
     reason: str = ""
     counts: dict[FrontendKey, dict[BackendKey, _Counts]] = field(default_factory=dict)
+    flow_bytes: dict[FrontendKey, _FlowBytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,6 +189,7 @@ class StatsAggregator:
                 self._history.pop(key, None)
                 for node in self._nodes.values():
                     node.counts.pop(key, None)
+                    node.flow_bytes.pop(key, None)
         for key in keys:
             changed |= key not in self._frontends
             self._frontends[key] = self._frontends.get(key, 0) + 1
@@ -211,6 +230,8 @@ class StatsAggregator:
             per_backend = node.counts.setdefault(key, {})
             for b in fs.backends:
                 per_backend.setdefault((b.address, b.port), _Counts()).take(b)
+            if fs.HasField("bytes_in"):
+                node.flow_bytes.setdefault(key, _FlowBytes()).take(fs.bytes_in)
             touched.add(key)
         # Frontends left out have nothing open on this node now.
         for key, per_backend in node.counts.items():
@@ -276,6 +297,10 @@ class StatsAggregator:
                     out.add(c, id(node) in fresh_ids)
         return out
 
+    def _flow_bytes_in(self, key: FrontendKey) -> int | None:
+        found = [n.flow_bytes[key].total for n in self._nodes.values() if key in n.flow_bytes]
+        return sum(found) if found else None
+
     def figures(self, lb: model.LoadBalancer) -> LoadBalancerFigures:
         fresh = self._fresh_nodes()
         reason = self.unavailable_reason()
@@ -287,6 +312,8 @@ class StatsAggregator:
         for listener in lb.listeners:
             key = frontend_key(lb, listener)
             lsum = self._sum(key, None, fresh)
+            if lsum.bytes_in is None:  # no conntrack accounting: the balancing flows' counters
+                lsum.bytes_in = self._flow_bytes_in(key)
             if lsum.active is None:
                 lsum.active = 0
             if lsum.total is None:

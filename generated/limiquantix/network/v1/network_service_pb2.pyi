@@ -389,18 +389,22 @@ class LoadBalancerStats(_message.Message):
     def __init__(self, load_balancer_id: _Optional[str] = ..., total_connections: _Optional[int] = ..., active_connections: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., listeners: _Optional[_Iterable[_Union[ListenerStats, _Mapping]]] = ..., sampled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unavailable_reason: _Optional[str] = ...) -> None: ...
 
 class ListenerStats(_message.Message):
-    __slots__ = ("listener_id", "connections", "members", "total_connections", "requests_per_second")
+    __slots__ = ("listener_id", "connections", "members", "total_connections", "requests_per_second", "bytes_in", "bytes_out")
     LISTENER_ID_FIELD_NUMBER: _ClassVar[int]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    BYTES_IN_FIELD_NUMBER: _ClassVar[int]
+    BYTES_OUT_FIELD_NUMBER: _ClassVar[int]
     listener_id: str
     connections: int
     members: _containers.RepeatedCompositeFieldContainer[MemberStats]
     total_connections: int
     requests_per_second: float
-    def __init__(self, listener_id: _Optional[str] = ..., connections: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStats, _Mapping]]] = ..., total_connections: _Optional[int] = ..., requests_per_second: _Optional[float] = ...) -> None: ...
+    bytes_in: int
+    bytes_out: int
+    def __init__(self, listener_id: _Optional[str] = ..., connections: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStats, _Mapping]]] = ..., total_connections: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ...) -> None: ...
 
 class MemberStats(_message.Message):
     __slots__ = ("member_id", "connections", "status", "total_connections", "bytes_in", "bytes_out")
@@ -535,12 +539,16 @@ class StatsReport(_message.Message):
     def __init__(self, available: _Optional[bool] = ..., reason: _Optional[str] = ..., frontends: _Optional[_Iterable[_Union[FrontendStats, _Mapping]]] = ...) -> None: ...
 
 class FrontendStats(_message.Message):
-    __slots__ = ("frontend", "backends")
+    __slots__ = ("frontend", "backends", "bytes_in", "packets_in")
     FRONTEND_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_IN_FIELD_NUMBER: _ClassVar[int]
+    PACKETS_IN_FIELD_NUMBER: _ClassVar[int]
     frontend: Frontend
     backends: _containers.RepeatedCompositeFieldContainer[BackendStats]
-    def __init__(self, frontend: _Optional[_Union[Frontend, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStats, _Mapping]]] = ...) -> None: ...
+    bytes_in: int
+    packets_in: int
+    def __init__(self, frontend: _Optional[_Union[Frontend, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStats, _Mapping]]] = ..., bytes_in: _Optional[int] = ..., packets_in: _Optional[int] = ...) -> None: ...
 
 class BackendStats(_message.Message):
     __slots__ = ("address", "port", "active", "total", "bytes_in", "bytes_out")
