@@ -12,11 +12,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
+import httpx
 import pytest
 
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    import ovn_testbed
 
 ROOT = Path(__file__).resolve().parent.parent
 QUANTIX_LB = [sys.executable, "-m", "quantix_lb"]
@@ -314,3 +319,20 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+class ServedBed:
+    """A private OVN stack (client, backend1..3) with `serve` on it, driven
+    through the REST API as curl would."""
+
+    def __init__(self, stack: ovn_testbed.OvnStack, server: Server) -> None:
+        self.stack = stack
+        self.server = server
+        self.http = httpx.Client(base_url=server.http_url, timeout=10)
+        self.client = stack.hosts["client"]
+        self.backends = [stack.hosts[f"backend{i}"] for i in (1, 2, 3)]
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        resp = self.http.request(method, f"/api/v1/load-balancers{path}", json=body)
+        assert resp.status_code < 300, resp.text
+        return resp.json() if resp.content else {}

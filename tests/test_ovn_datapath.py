@@ -12,11 +12,10 @@ import collections
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 import ovn_testbed
-from conftest import Server
+from conftest import ServedBed, Server
 
 _missing = ovn_testbed.missing_prerequisites()
 pytestmark = [
@@ -30,19 +29,7 @@ UDP_PORT = 9000
 OWNED = "external_ids:quantix\\:owner=quantix-lb"
 
 
-class Bed:
-    def __init__(self, stack: ovn_testbed.OvnStack, server: Server) -> None:
-        self.stack = stack
-        self.server = server
-        self.http = httpx.Client(base_url=server.http_url, timeout=10)
-        self.client = stack.hosts["client"]
-        self.backends = [stack.hosts[f"backend{i}"] for i in (1, 2, 3)]
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        resp = self.http.request(method, f"/api/v1/load-balancers{path}", json=body)
-        assert resp.status_code < 300, resp.text
-        return resp.json() if resp.content else {}
-
+class Bed(ServedBed):
     def create(self, vip: str, listeners: list[dict]) -> dict:
         lb = self.api(
             "POST",

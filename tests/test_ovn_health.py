@@ -13,11 +13,10 @@ import collections
 import sys
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 import ovn_testbed
-from conftest import Server
+from conftest import ServedBed, Server
 
 _missing = ovn_testbed.missing_prerequisites()
 pytestmark = [
@@ -29,13 +28,9 @@ NET = "net-hc"
 VIP = "10.0.0.100"
 
 
-class Bed:
+class Bed(ServedBed):
     def __init__(self, stack: ovn_testbed.OvnStack, server: Server) -> None:
-        self.stack = stack
-        self.server = server
-        self.http = httpx.Client(base_url=server.http_url, timeout=10)
-        self.client = stack.hosts["client"]
-        self.backends = [stack.hosts[f"backend{i}"] for i in (1, 2, 3)]
+        super().__init__(stack, server)
         self.servers = {}
 
     def vips(self) -> str:

@@ -15,11 +15,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 import ovn_testbed
-from conftest import QUANTIX_LB, Server, Watcher
+from conftest import QUANTIX_LB, ServedBed, Server, Watcher
 from limiquantix.network.v1 import network_service_pb2 as pb
 
 _missing = ovn_testbed.missing_prerequisites()
@@ -85,19 +84,7 @@ class Holder:
         self.proc.wait(10)
 
 
-class Bed:
-    def __init__(self, stack: ovn_testbed.OvnStack, server: Server) -> None:
-        self.stack = stack
-        self.server = server
-        self.http = httpx.Client(base_url=server.http_url, timeout=10)
-        self.client = stack.hosts["client"]
-        self.backends = [stack.hosts[f"backend{i}"] for i in (1, 2, 3)]
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        resp = self.http.request(method, f"/api/v1/load-balancers{path}", json=body)
-        assert resp.status_code < 300, resp.text
-        return resp.json() if resp.content else {}
-
+class Bed(ServedBed):
     def create(self, vip: str, algorithm: str, admin: dict[str, str] | None = None) -> dict:
         members = [
             {"address": b.ip, "port": PORT, "admin_state": (admin or {}).get(b.name, "ONLINE")}
