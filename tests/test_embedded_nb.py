@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -470,3 +472,31 @@ def test_restart_keeps_rows_and_reconciles_what_changed_meanwhile(server: Server
     assert [s["name"] for s in nb.switches()] == ["net-456"]
     assert wait_for(lambda: get(server, lb.id) == lb, REPAIR_WITHIN, "ACTIVE after restart")
     assert lb.provisioning_status == pb.Provisioning.ACTIVE
+
+
+def test_a_killed_realizer_process_is_restarted_and_converges(server: Server) -> None:
+    """The realizer runs in a child process; kill -9 it: a new one takes over,
+    repairs what changed meanwhile, and writes go on."""
+    nb = Nb(server)
+    first = create_seed(server)
+
+    def realizer_pids() -> list[int]:
+        return [
+            json.loads(line)["pid"] for line in list(server.log_lines) if '"ovn.realizer_started"' in line
+        ]
+
+    (pid,) = realizer_pids()
+    os.kill(pid, signal.SIGKILL)
+    (row,) = nb.owned()
+    nb.ctl("lb-del", row["_uuid"])  # while no realizer runs
+    wait_for(lambda: len(realizer_pids()) == 2 or None, 10, "a new realizer process")
+    second = create_seed(server, vip_address="192.168.1.101")
+    assert second.provisioning_status == pb.Provisioning.ACTIVE
+    wait_for(
+        lambda: (
+            sorted(r["external_ids"]["quantix:lb-id"] for r in nb.owned()) == sorted([first.id, second.id])
+            or None
+        ),
+        REPAIR_WITHIN,
+        "both load balancers realized",
+    )

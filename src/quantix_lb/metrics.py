@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from quantix_lb.health.coordinator import HealthCoordinator
-    from quantix_lb.ovn.nb import NbRealizer
+    from quantix_lb.ovn.remote import RealizerProcess
 
 # What generate_latest writes: the text exposition format 0.0.4.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -141,7 +141,7 @@ def set_source(name: str, fn: Source) -> None:
     _sources.set(name, fn)
 
 
-def export_control_plane(realizer: NbRealizer, health: HealthCoordinator) -> None:
+def export_control_plane(realizer: RealizerProcess, health: HealthCoordinator) -> None:
     """The callback gauges of one running control plane."""
 
     def full_pass_duration() -> float | None:

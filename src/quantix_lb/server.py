@@ -35,7 +35,8 @@ from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import Authenticator, Principal
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
 from quantix_lb.ovn.embedded import EmbeddedNb
-from quantix_lb.ovn.nb import NbRealizer, Realized
+from quantix_lb.ovn.nb import Realized
+from quantix_lb.ovn.remote import RealizerProcess
 from quantix_lb.proc import terminate, with_parent_death_signal
 from quantix_lb.service import LoadBalancerCore
 from quantix_lb.stats.aggregate import StatsAggregator
@@ -45,6 +46,7 @@ from quantix_lb.store import Change, ChangeKind, Store
 from quantix_lb.watch import WatchHub
 
 log = structlog.get_logger(__name__)
+SYNC_WAIT = 10.0  # seconds start-up waits for the realizer's first read of the NB
 SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]
 HEALTH_SERVICE = pb.DESCRIPTOR.services_by_name["HealthWorkerService"]
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: far above any sane load balancer tree
@@ -138,7 +140,7 @@ class ControlPlane:
         self.http_port = 0
         self._store: Store | None = None
         self._hub = WatchHub()
-        self._realizer: NbRealizer | None = None
+        self._realizer: RealizerProcess | None = None
         self._embedded: EmbeddedNb | None = None
         self._core: LoadBalancerCore | None = None
         self._health: HealthCoordinator | None = None
@@ -193,6 +195,9 @@ class ControlPlane:
         self._realizer.on_realized = on_realized
         self._realizer.offer(self._store.all())
         self._realizer.start()
+        # Answer the first requests knowing the networks, unless the NB is away.
+        if not await asyncio.to_thread(self._realizer.wait_synced, SYNC_WAIT):
+            log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
         dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
         self._health = HealthCoordinator(self._store, stats=stats)
         self._store.subscribe(self._feed_stats)
@@ -267,16 +272,25 @@ class ControlPlane:
             host = "::1" if ":" in host else "127.0.0.1"
         return join_addr(host, self.grpc_port)
 
-    async def _start_realizer(self, s: Settings) -> NbRealizer:
-        if s.ovn_nb:
-            return NbRealizer(s.ovn_nb, create_networks=False, full_interval=s.reconcile_interval)
-        self._embedded = EmbeddedNb(s.data_dir / "ovn")
-        try:
-            self._embedded.start()
-        except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
-            raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
-        # The embedded NB is ours alone: networks are created on first use.
-        return NbRealizer(self._embedded.remote, create_networks=True, full_interval=s.reconcile_interval)
+    async def _start_realizer(self, s: Settings) -> RealizerProcess:
+        remote, create_networks = s.ovn_nb, False
+        if not remote:
+            self._embedded = EmbeddedNb(s.data_dir / "ovn")
+            try:
+                self._embedded.start()
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
+            # The embedded NB is ours alone: networks are created on first use.
+            remote, create_networks = self._embedded.remote, True
+        store = self._store
+        assert store is not None
+        return RealizerProcess(
+            remote,
+            create_networks=create_networks,
+            full_interval=s.reconcile_interval,
+            resync=store.all,
+            log_format=s.log_format,
+        )
 
     def _feed_stats(self, changes: list[Change]) -> None:
         assert self._health is not None and self._steering is not None

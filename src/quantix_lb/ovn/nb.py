@@ -222,6 +222,10 @@ class NbRealizer:
         self.create_networks = create_networks
         # Called on the IDL thread with each step's outcomes; set before start().
         self.on_realized = on_realized or (lambda outcomes: None)
+        # Called on the IDL thread with each new topology snapshot, and with
+        # each transaction's outcome, seconds and commands (for the metrics).
+        self.on_topology: Callable[[Topology], None] = lambda topology: None
+        self.on_transaction: Callable[[str, float, int], None] = metrics.observe_nb_transaction
         self._full_interval = full_interval
         self._lock = threading.Lock()
         self._inbox: dict[str, model.LoadBalancer | None] = {}
@@ -436,8 +440,11 @@ class NbRealizer:
         self._topology_dirty = False
         old = self.topology.networks
         new = build_topology(idl)
+        first = not self.topology.synced
         self.topology = Topology(new, synced=True)
         changed = {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
+        if changed or first:
+            self.on_topology(self.topology)
         if changed:
             affected = {i for i, lb in self._desired.items() if lb.network_id in changed}
             self._dirty |= affected
@@ -670,14 +677,14 @@ class NbRealizer:
         ms = round(seconds * 1000, 2)
         if status in (ovs_idl.Transaction.SUCCESS, ovs_idl.Transaction.UNCHANGED):
             self._commands += len(commands)
-            metrics.observe_nb_transaction("ok", seconds, len(commands))
+            self.on_transaction("ok", seconds, len(commands))
             log.debug("ovn.txn", commands=len(commands), ms=ms)
             return "ok", ""
         if status == ovs_idl.Transaction.TRY_AGAIN:
-            metrics.observe_nb_transaction("retry", seconds, 0)
+            self.on_transaction("retry", seconds, 0)
             log.info("ovn.txn_retry", commands=len(commands), ms=ms)
             return "retry", ""
-        metrics.observe_nb_transaction("error", seconds, 0)
+        self.on_transaction("error", seconds, 0)
         error = txn.get_error() or ovs_idl.Transaction.status_to_string(status)
         log.warning("ovn.txn_failed", status=status, error=error, commands=len(commands))
         return "error", f"OVN Northbound rejected the change: {error}"
