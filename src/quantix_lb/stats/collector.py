@@ -3,7 +3,10 @@
 The control plane names the frontends (VIP:ports) to report on; each sample
 reads the conntrack table from ovs-vswitchd (userspace or kernel datapath
 alike), keeps the entries whose original destination is one of them and
-reports per backend the connections open now and those seen so far.
+reports per backend the connections open now and those seen so far. It also reports per
+frontend the bytes and packets from clients to the VIP, from the bridge's OpenFlow flows
+(stats/openflow.py: dumped at most 2% of the time, the last counters in between); left
+unset when they cannot be read.
 `sample()` blocks on ovs-vswitchd: call it from a thread.
 """
 
@@ -21,6 +24,7 @@ from quantix_lb.stats.conntrack import (
     OvsUnavailable,
     read_conntrack,
 )
+from quantix_lb.stats.openflow import FlowCounters
 
 DEFAULT_OVS_RUNDIR = "/var/run/openvswitch"
 
@@ -35,6 +39,7 @@ class StatsCollector:
         self.rundir = ovs_rundir(rundir)
         self._parser = ConntrackParser()
         self._tracker = ConntrackTracker()
+        self._flows = FlowCounters(self.rundir)
         # Replaced whole (never mutated) so a sample in a thread sees one consistent set.
         self._frontends: frozenset[Frontend] = frozenset()
         self._vips: frozenset[str] = frozenset()
@@ -57,9 +62,16 @@ class StatsCollector:
             return pb.StatsReport(available=False, reason=f"node data path unreadable: {exc}")
         conns = self._parser.parse(text, orig_dst=vips)
         samples = self._tracker.sample(conns, frontends, time.monotonic())
+        flows: dict[Frontend, tuple[int, int]] | None = {}
+        if frontends:
+            try:
+                flows = self._flows.sample(frontends)
+            except OvsUnavailable:
+                flows = None  # client bytes unknown this time; the connections still count
         report = pb.StatsReport(available=True)
         for frontend, fs in samples.items():
-            if not fs.total and not fs.active:
+            counters = flows.get(frontend) if flows is not None else None
+            if not fs.total and not fs.active and not (counters and counters[1]):
                 continue  # nothing seen yet: absent means zero
             out = report.frontends.add()
             out.frontend.protocol, out.frontend.vip, out.frontend.port = (
@@ -67,6 +79,8 @@ class StatsCollector:
                 frontend.vip,
                 frontend.port,
             )
+            if counters is not None:  # unset: unreadable, or no flow balances it on this node
+                out.bytes_in, out.packets_in = counters
             for backend, bs in fs.backends.items():
                 b = out.backends.add(
                     address=backend.address, port=backend.port, active=bs.active, total=bs.total
