@@ -22,6 +22,7 @@ from quantix_lb.stats.conntrack import (
     ConntrackTracker,
     Frontend,
     OvsUnavailable,
+    find_datapath,
     read_conntrack,
 )
 from quantix_lb.stats.openflow import FlowCounters
@@ -43,6 +44,7 @@ class StatsCollector:
         # Replaced whole (never mutated) so a sample in a thread sees one consistent set.
         self._frontends: frozenset[Frontend] = frozenset()
         self._vips: frozenset[str] = frozenset()
+        self._datapath: str | None = None
 
     def set_frontends(self, frontends: Iterable[pb.Frontend]) -> None:
         found = set()
@@ -57,8 +59,11 @@ class StatsCollector:
     def sample(self) -> pb.StatsReport:
         frontends, vips = self._frontends, self._vips
         try:
-            text = read_conntrack(self.rundir)
+            # The datapath is looked up once, and again only after a failure.
+            self._datapath = self._datapath or find_datapath(self.rundir)
+            text = read_conntrack(self.rundir, datapath=self._datapath)
         except OvsUnavailable as exc:
+            self._datapath = None
             return pb.StatsReport(available=False, reason=f"node data path unreadable: {exc}")
         conns = self._parser.parse(text, orig_dst=vips)
         samples = self._tracker.sample(conns, frontends, time.monotonic())

@@ -40,9 +40,10 @@ import errno
 import ipaddress
 import os
 import re
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeVar
 
 import ovs.jsonrpc
 import ovs.poller
@@ -61,12 +62,15 @@ __all__ = [
     "Frontend",
     "FrontendSample",
     "OvsUnavailable",
+    "ask_vswitchd",
+    "find_datapath",
     "is_active",
     "parse_conntrack",
     "read_conntrack",
 ]
 
 PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+T = TypeVar("T")
 
 # The ct-dpif TCP states in OVS's order: the non-verbose dump prints the higher of the two
 # directions' states, so ranking them lets `-m` lines fold to the same single state.
@@ -581,6 +585,29 @@ def read_conntrack(
     Raises OvsUnavailable, with the reason, when the daemon cannot be reached or a command
     fails or takes longer than `timeout` seconds in all.
     """
+
+    def dump(client: _Client, deadline_ms: float) -> str:
+        dp = datapath or _datapath(client, bridge, deadline_ms)
+        with_s = counters if counters is not None else dp.startswith("system@")
+        return _ask(client, "dpctl/dump-conntrack", ["-s", dp] if with_s else [dp], deadline_ms)
+
+    return ask_vswitchd(rundir, dump, timeout)
+
+
+def find_datapath(
+    rundir: str | os.PathLike[str] | None = None, bridge: str = "br-int", timeout: float = 5.0
+) -> str:
+    """The datapath read_conntrack would use (worth remembering: looking it up costs a
+    request, and on a host without the kernel module a warning in vswitchd's log)."""
+    return ask_vswitchd(rundir, lambda client, deadline_ms: _datapath(client, bridge, deadline_ms), timeout)
+
+
+def ask_vswitchd(
+    rundir: str | os.PathLike[str] | None, ask: Callable[[_Client, float], T], timeout: float = 5.0
+) -> T:
+    """Runs `ask(client, deadline_ms)` on a unixctl connection to ovs-vswitchd.
+
+    rundir: the argument, else $OVS_RUNDIR, else /var/run/openvswitch."""
     rd = os.fspath(rundir) if rundir is not None else os.environ.get("OVS_RUNDIR") or "/var/run/openvswitch"
     ctl = _vswitchd_socket(rd)
     deadline_ms = ovs.timeval.msec() + timeout * 1000
@@ -589,8 +616,6 @@ def read_conntrack(
         raise OvsUnavailable(f"cannot connect to {ctl}: {os.strerror(error)}")
     client = _Client(ovs.jsonrpc.Connection(stream))
     try:
-        dp = datapath or _datapath(client, bridge, deadline_ms)
-        with_s = counters if counters is not None else dp.startswith("system@")
-        return _ask(client, "dpctl/dump-conntrack", ["-s", dp] if with_s else [dp], deadline_ms)
+        return ask(client, deadline_ms)
     finally:
         client.close()

@@ -63,18 +63,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable
 
-import ovs.jsonrpc
-import ovs.stream
-import ovs.timeval
-
-from quantix_lb.stats.conntrack import (
-    Frontend,
-    OvsUnavailable,
-    _ask,
-    _Client,
-    _ip6,
-    _vswitchd_socket,
-)
+from quantix_lb.stats.conntrack import Frontend, _ask, _ip6, ask_vswitchd
 
 __all__ = ["FlowCounters", "read_flows", "vip_counters"]
 
@@ -99,17 +88,9 @@ def read_flows(
     with the reason, when the daemon cannot be reached, the bridge does not exist or the
     answer takes longer than `timeout` seconds.
     """
-    rd = os.fspath(rundir) if rundir is not None else os.environ.get("OVS_RUNDIR") or "/var/run/openvswitch"
-    ctl = _vswitchd_socket(rd)
-    deadline_ms = ovs.timeval.msec() + timeout * 1000
-    error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(f"unix:{ctl}"), int(timeout * 1000))
-    if error:
-        raise OvsUnavailable(f"cannot connect to {ctl}: {os.strerror(error)}")
-    client = _Client(ovs.jsonrpc.Connection(stream))
-    try:
-        return _ask(client, "bridge/dump-flows", [bridge], deadline_ms)
-    finally:
-        client.close()
+    return ask_vswitchd(
+        rundir, lambda client, deadline_ms: _ask(client, "bridge/dump-flows", [bridge], deadline_ms), timeout
+    )
 
 
 def _key(match: str) -> tuple[str, str, int] | None:
