@@ -172,3 +172,34 @@ def test_bytes_in_from_flow_counters_when_conntrack_has_none() -> None:
     again.frontends[0].bytes_in = 300  # flows reinstalled: counting starts over
     agg.report("n1", again)
     assert agg.figures(lb).bytes_in == 1300
+
+
+def test_balanced_loads_keep_the_weighted_list_and_small_moves_write_nothing() -> None:
+    from quantix_lb.stats.steering import balanced, close_enough, growth
+
+    assert balanced([Load("a", 1, 5), Load("b", 1, 6), Load("c", 1, 5)])
+    assert not balanced([Load("a", 1, 5), Load("b", 1, 7)])
+    assert balanced([Load("a", 1, 2), Load("b", 2, 5)])  # 2 vs 2.5 per unit of weight
+    assert close_enough({"a": 10, "b": 11, "c": 10}, {"a": 11, "b": 10, "c": 10})
+    assert not close_enough({"a": 10, "b": 11, "c": 10}, {"a": 0, "b": 11, "c": 10})  # a leaves
+    assert not close_enough({"a": 1, "b": 1}, {"a": 1, "b": 2})  # a share moved by 17 points
+    assert growth([20, 20, 21, 20, 23]) == pytest.approx(1.0)  # (0 + 1 + 0 + 3) / 4
+    assert growth([7]) == 0.0
+
+
+def test_controller_leaves_a_balanced_pool_alone() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    applied: list[tuple[str, object]] = []
+    ctl = SteeringController(agg, lambda lb_id, s: applied.append((lb_id, s)))
+    agg.subscribe(ctl.on_sample)
+    lb = _lb()
+    agg.update([lb])
+    ctl.update([lb])
+    agg.report("n1", report({"10.0.0.10": 4, "10.0.0.11": 5, "10.0.0.12": 4}))
+    assert applied == []  # within one connection: plain weighted hashing, no NB write
+    agg.report("n1", report({"10.0.0.10": 9, "10.0.0.11": 5, "10.0.0.12": 4}))
+    # Out of balance: the least loaded gets the most entries. (5 connections arrived in one
+    # sample, so 10 are expected and m0 keeps a small share.)
+    ((lb_id, steering),) = applied
+    assert lb_id == "lb" and steering["lis"]["m0"] < steering["lis"]["m1"] < steering["lis"]["m2"]

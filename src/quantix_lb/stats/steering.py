@@ -6,12 +6,15 @@ on their backend through conntrack when the list changes. So a pool's new
 connections can be steered by how many times each member is listed.
 
 The controller fills up the least loaded members first ("water filling" on
-connections / weight): it expects `arrivals` new connections before the next
-sample and gives each member the share that brings the members' loads as close
+connections / weight): it expects some new long-lived connections before the
+next sample (twice the recent rise of the open count, at least one per member)
+and gives each member the share that brings the members' loads as close
 together as possible after them. Members already above that level get no
-entry; when loads are equal the shares follow the weights, as in plain
-weighted hashing. Expecting a few more arrivals than measured keeps the spread
-wide enough that a burst between two samples does not all land on one member.
+entry. The rise, not the arrival rate, is what adds load: most connections may
+close before the next sample. A pool whose loads are within one connection
+(per unit of weight) keeps its plain weighted list, and a list is rewritten
+only when a member joins or leaves it or a share moves by SHARE_STEP: each
+write makes OVN replace the VIP's flows and select group.
 
 Granularity: the list follows the live counts one sample period (about a
 second) plus NB-to-flows propagation behind; within that window new
@@ -20,7 +23,9 @@ connections follow the last list.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +39,8 @@ Steering = Mapping[str, Mapping[str, int]]
 SLOTS_PER_MEMBER = 32  # entries per unit of weight before reduction (fine enough shares)
 MAX_SLOTS = 256  # the translation's cap on a backend list
 HEADROOM = 2.0  # arrivals expected = HEADROOM x measured, so bursts spread
+GROWTH_SAMPLES = 5  # samples over which the rise of open connections is averaged
+SHARE_STEP = 0.1  # a listed member's share must move this much to rewrite the list
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class SteeringController:
         self._lbs: dict[str, model.LoadBalancer] = {}  # with a LEAST_CONNECTIONS pool
         self._by_frontend: dict[FrontendKey, set[str]] = {}
         self._applied: dict[str, Steering] = {}
+        self._open: dict[tuple[str, str], deque[int]] = {}  # open connections, last samples
         self.changes = 0  # steering updates handed to the realizer
 
     def update(self, lbs: Iterable[model.LoadBalancer], deleted: Iterable[str] = ()) -> None:
@@ -137,13 +145,15 @@ class SteeringController:
                 ids.discard(lb_id)
                 if not ids:
                     del self._by_frontend[frontend_key(lb, li)]
+        for key in [k for k in self._open if k[0] == lb_id]:
+            del self._open[key]
         if self._applied.pop(lb_id, None) is not None:
             self._steer(lb_id, None)
 
     def on_sample(self, touched: set[FrontendKey]) -> None:
         ids = {lb_id for key in touched for lb_id in self._by_frontend.get(key, ())}
         for lb_id in ids:
-            self._apply(self._lbs[lb_id])
+            self._apply(self._lbs[lb_id], sampled=True)
 
     def check_fresh(self) -> None:
         """Called periodically: without fresh figures, back to plain weights."""
@@ -154,8 +164,8 @@ class SteeringController:
             self.changes += 1
             self._steer(lb_id, None)
 
-    def _apply(self, lb: model.LoadBalancer) -> None:
-        steering = self.steering_of(lb)
+    def _apply(self, lb: model.LoadBalancer, sampled: bool = False) -> None:
+        steering = self.steering_of(lb, sampled)
         if steering == self._applied.get(lb.id):
             return
         self.changes += 1
@@ -165,8 +175,12 @@ class SteeringController:
             self._applied[lb.id] = steering
         self._steer(lb.id, steering)
 
-    def steering_of(self, lb: model.LoadBalancer) -> Steering | None:
-        out: dict[str, dict[str, int]] = {}
+    def steering_of(self, lb: model.LoadBalancer, sampled: bool = False) -> Steering | None:
+        """The backend lists for the LEAST_CONNECTIONS listeners that need
+        steering (a balanced pool keeps its plain weighted list), or None
+        without fresh figures. `sampled`: called for a fresh sample."""
+        out: dict[str, Mapping[str, int]] = {}
+        previous = self._applied.get(lb.id, {})
         for li in lb.listeners:
             pool = li.default_pool
             if pool.algorithm is not model.Algorithm.LEAST_CONNECTIONS:
@@ -174,8 +188,42 @@ class SteeringController:
             active = self._stats.member_active(lb, li)
             if active is None:
                 return None
-            members = [m for m in pool.members if translate.eligible(m)]
-            rps = self._stats.requests_per_second(frontend_key(lb, li)) or 0.0
-            loads = [Load(m.id, m.weight, active.get(m.id, 0)) for m in members]
-            out[li.id] = repetitions(loads, rps * self.period)
+            loads = [Load(m.id, m.weight, active.get(m.id, 0)) for m in pool.members if translate.eligible(m)]
+            history = self._open.setdefault((lb.id, li.id), deque(maxlen=GROWTH_SAMPLES + 1))
+            if sampled:
+                history.append(sum(m.active for m in loads))
+            if not loads or balanced(loads):
+                continue
+            reps = repetitions(loads, growth(history))
+            old = previous.get(li.id)
+            out[li.id] = old if old is not None and close_enough(old, reps) else reps
         return out or None
+
+
+def balanced(loads: Sequence[Load]) -> bool:
+    """Loads within one connection of each other (per unit of weight): plain
+    weighted hashing serves, and the NB is left alone."""
+    per_weight = [m.active / m.weight for m in loads]
+    return max(per_weight) - min(per_weight) <= 1 / min(m.weight for m in loads)
+
+
+def growth(history: Sequence[int]) -> float:
+    """New long-lived connections per sample: the mean rise of the open count.
+
+    Not the arrival rate: most connections may close before the next sample
+    and never add to a member's load; spreading for them would undo the
+    steering."""
+    rises = [max(0, b - a) for a, b in itertools.pairwise(history)]
+    return sum(rises) / len(rises) if rises else 0.0
+
+
+def close_enough(old: Mapping[str, int], new: Mapping[str, int]) -> bool:
+    """The same members listed and no share moved by SHARE_STEP: not worth an
+    NB write (each one makes OVN replace the VIP's flows and group)."""
+    if {k for k, v in old.items() if v} != {k for k, v in new.items() if v}:
+        return False
+    total_old, total_new = sum(old.values()), sum(new.values())
+    return all(
+        abs(old.get(k, 0) / total_old - new.get(k, 0) / total_new) < SHARE_STEP
+        for k in old.keys() | new.keys()
+    )
