@@ -13,8 +13,8 @@ together as possible after them. Members already above that level get no
 entry. The rise, not the arrival rate, is what adds load: most connections may
 close before the next sample. A pool whose loads are within one connection
 (per unit of weight) keeps its plain weighted list, and a list is rewritten
-only when a member joins or leaves it or a share moves by SHARE_STEP: each
-write makes OVN replace the VIP's flows and select group.
+only when a member joins or leaves it, or a share moves by SHARE_STEP (at most
+every SHARE_EVERY): each write makes OVN replace the VIP's flows and select group.
 
 Granularity: the list follows the live counts one sample period (about a
 second) plus NB-to-flows propagation behind; within that window new
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ MAX_SLOTS = 256  # the translation's cap on a backend list
 HEADROOM = 2.0  # arrivals expected = HEADROOM x measured, so bursts spread
 GROWTH_SAMPLES = 5  # samples over which the rise of open connections is averaged
 SHARE_STEP = 0.1  # a listed member's share must move this much to rewrite the list
+SHARE_EVERY = 5.0  # seconds between rewrites that only move shares
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,11 @@ class SteeringController:
     reports fresh figures."""
 
     def __init__(
-        self, stats: StatsAggregator, steer: Callable[[str, Steering | None], None], period: float = 1.0
+        self,
+        stats: StatsAggregator,
+        steer: Callable[[str, Steering | None], None],
+        period: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.period = period  # seconds between samples: arrivals are expected per period
         self._stats = stats
@@ -119,11 +125,14 @@ class SteeringController:
         self._by_frontend: dict[FrontendKey, set[str]] = {}
         self._applied: dict[str, Steering] = {}
         self._open: dict[tuple[str, str], deque[int]] = {}  # open connections, last samples
+        self._written: dict[str, float] = {}  # load balancer -> when its lists were last handed over
+        self._clock = clock
         self.changes = 0  # steering updates handed to the realizer
 
     def update(self, lbs: Iterable[model.LoadBalancer], deleted: Iterable[str] = ()) -> None:
         for lb_id in deleted:
             self._drop(lb_id)
+            self._written.pop(lb_id, None)
         for lb in lbs:
             self._drop(lb.id)
             steered = [
@@ -168,6 +177,7 @@ class SteeringController:
         steering = self.steering_of(lb, sampled)
         if steering == self._applied.get(lb.id):
             return
+        self._written[lb.id] = self._clock()
         self.changes += 1
         if steering is None:
             self._applied.pop(lb.id, None)
@@ -196,7 +206,10 @@ class SteeringController:
                 continue
             reps = repetitions(loads, growth(history))
             old = previous.get(li.id)
-            out[li.id] = old if old is not None and close_enough(old, reps) else reps
+            # Shares alone move at most every SHARE_EVERY; who is listed changes at once.
+            recent = self._clock() - self._written.get(lb.id, float("-inf")) < SHARE_EVERY
+            keep = old is not None and (close_enough(old, reps) or (recent and same_members(old, reps)))
+            out[li.id] = old if keep else reps
         return out or None
 
 
@@ -217,10 +230,14 @@ def growth(history: Sequence[int]) -> float:
     return sum(rises) / len(rises) if rises else 0.0
 
 
+def same_members(old: Mapping[str, int], new: Mapping[str, int]) -> bool:
+    return {k for k, v in old.items() if v} == {k for k, v in new.items() if v}
+
+
 def close_enough(old: Mapping[str, int], new: Mapping[str, int]) -> bool:
     """The same members listed and no share moved by SHARE_STEP: not worth an
     NB write (each one makes OVN replace the VIP's flows and group)."""
-    if {k for k, v in old.items() if v} != {k for k, v in new.items() if v}:
+    if not same_members(old, new):
         return False
     total_old, total_new = sum(old.values()), sum(new.values())
     return all(
