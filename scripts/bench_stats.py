@@ -31,10 +31,11 @@ import argparse
 import gc
 import json
 import os
-import selectors
+import queue
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,16 +210,20 @@ def proc_cpu_ms(pid: int) -> float:
 
 
 def read_json_lines(proc: subprocess.Popen[bytes], until: Callable[[dict], bool], timeout: float) -> dict:
-    sel = selectors.DefaultSelector()
+    """JSON lines from proc's stdout until one satisfies `until` (or `timeout`).
+
+    Lines are read on a thread: select() on a buffered pipe misses lines already
+    in the buffer (the last one would wait out the timeout)."""
     assert proc.stdout is not None
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    stdout = proc.stdout
+    lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    threading.Thread(target=lambda: [lines.put(raw) for raw in stdout], daemon=True).start()
     deadline = time.monotonic() + timeout
     last: dict = {}
-    while time.monotonic() < deadline:
-        if not sel.select(max(0.0, deadline - time.monotonic())):
-            break
-        raw = proc.stdout.readline()
-        if not raw:
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            raw = lines.get(timeout=left)
+        except queue.Empty:
             break
         last = json.loads(raw)
         print(f"  client: {last}", flush=True)
