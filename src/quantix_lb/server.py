@@ -193,7 +193,6 @@ class ControlPlane:
             loop.call_soon_threadsafe(core.apply_realized, outcomes)
 
         self._realizer.on_realized = on_realized
-        self._realizer.offer(self._store.all())
         self._realizer.start()
         # Answer the first requests knowing the networks, unless the NB is away.
         if not await asyncio.to_thread(self._realizer.wait_synced, SYNC_WAIT):

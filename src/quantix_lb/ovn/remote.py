@@ -70,12 +70,15 @@ class RealizerProcess:
 
     # --- NbRealizer's interface ---------------------------------------------------------
 
+    # The desired state and the queue change together (under the lock), so the
+    # queue replayed after a restart's snapshot ends in that same state.
+
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         batch = list(lbs)
         if batch:
             with self._lock:
                 self._offered.update((lb.id, lb) for lb in batch)
-            self._outbox.put(("offer", batch))
+                self._outbox.put(("offer", batch))
 
     def forget(self, lb_ids: Iterable[str]) -> None:
         ids = list(lb_ids)
@@ -84,7 +87,7 @@ class RealizerProcess:
                 for lb_id in ids:
                     self._offered.pop(lb_id, None)
                     self._steering.pop(lb_id, None)
-            self._outbox.put(("forget", ids))
+                self._outbox.put(("forget", ids))
 
     def steer(self, lb_id: str, steering: Steering | None) -> None:
         with self._lock:
@@ -92,7 +95,7 @@ class RealizerProcess:
                 self._steering.pop(lb_id, None)
             else:
                 self._steering[lb_id] = steering
-        self._outbox.put(("steer", lb_id, steering))
+            self._outbox.put(("steer", lb_id, steering))
 
     def wait_synced(self, timeout: float) -> bool:
         """Whether the child has read the NB once (within `timeout` seconds)."""
@@ -104,6 +107,10 @@ class RealizerProcess:
     # --- lifespan -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Starts the child with the whole desired state (`resync`)."""
+        lbs = list(self._resync())
+        with self._lock:
+            self._offered = {lb.id: lb for lb in lbs}
         self._spawn()
         for target, name in ((self._send_loop, "realizer-send"), (self._recv_loop, "realizer-recv")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -111,10 +118,10 @@ class RealizerProcess:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        self._stopping.set()
         self._outbox.put(None)  # the sender flushes what is queued, then ends
         if self._threads:
             self._threads[0].join(5)
+        self._stopping.set()
         proc, conn = self._proc, self._conn
         if conn is not None:
             with contextlib.suppress(OSError):
@@ -131,6 +138,8 @@ class RealizerProcess:
             thread.join(5)
 
     def _spawn(self) -> None:
+        """A child, given the desired state first: it realizes nothing before it
+        knows all of it (else its first full pass would delete the rest)."""
         mine, theirs = socket.socketpair()
         argv = [
             sys.executable, "-m", "quantix_lb.ovn.remote", "--fd", str(theirs.fileno()),
@@ -141,27 +150,33 @@ class RealizerProcess:
             with_parent_death_signal(argv), pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
         )
         theirs.close()
-        self._conn = Connection(mine.detach())
+        conn = Connection(mine.detach())
+        with self._lock:
+            init = ("init", list(self._offered.values()), dict(self._steering))
+        conn.send(init)
+        self._conn = conn
         log.info("ovn.realizer_started", pid=self._proc.pid)
 
     def _restart(self) -> None:
-        """The child died: a new one, given everything desired again."""
-        if self._conn is not None:
-            self._conn.close()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-        if self._proc is not None:
-            self._proc.wait()
-        self.restarts += 1
-        time.sleep(RESTART_DELAY)
-        self._spawn()
-        lbs = list(self._resync())
-        with self._lock:
-            self._offered = {lb.id: lb for lb in lbs}
-            steering = dict(self._steering)
-        self._outbox.put(("offer", lbs))
-        for lb_id, s in steering.items():
-            self._outbox.put(("steer", lb_id, s))
+        """The child died: a new one, given everything desired again (from
+        what was offered: the store is not read on this thread)."""
+        delay = RESTART_DELAY
+        while not self._stopping.is_set():
+            try:
+                if self._conn is not None:
+                    self._conn.close()
+                if self._proc is not None and self._proc.poll() is None:
+                    self._proc.kill()
+                if self._proc is not None:
+                    self._proc.wait()
+                self.restarts += 1
+                if self._stopping.wait(delay):
+                    return
+                self._spawn()
+                return
+            except Exception:  # realization must not end for good: try again, slower
+                log.exception("ovn.realizer_restart_failed", retry_s=delay)
+                delay = min(delay * 2, 10.0)
 
     def _send_loop(self) -> None:
         while True:
@@ -176,12 +191,18 @@ class RealizerProcess:
                     self._outbox.put(None)
                     break
                 batch.append(nxt)
-            conn = self._conn
-            try:
-                if conn is not None:
-                    conn.send(("batch", batch))
-            except OSError:
-                pass  # the receiver restarts the child, which gets the whole state
+            # A batch is never dropped: if the child is gone, it goes to the next one
+            # (after that one's snapshot, which it may repeat: offers are idempotent).
+            while not self._stopping.is_set():
+                conn = self._conn
+                try:
+                    if conn is not None:
+                        conn.send(("batch", batch))
+                        break
+                except OSError:
+                    pass
+                while self._conn is conn and not self._stopping.wait(0.05):
+                    pass
 
     def _recv_loop(self) -> None:
         while not self._stopping.is_set():
@@ -256,6 +277,14 @@ def _child(args: argparse.Namespace) -> int:
 
     realizer.on_transaction = transaction
     realizer.on_topology = lambda topology: send(("topology", topology))
+    try:
+        kind, lbs, steering = conn.recv()
+    except (EOFError, OSError):
+        return 0  # the control plane is gone before it said anything
+    assert kind == "init"
+    realizer.offer(lbs)
+    for lb_id, s in steering.items():
+        realizer.steer(lb_id, s)
     realizer.start()
     stop = threading.Event()
 
