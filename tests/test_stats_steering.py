@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -203,3 +204,37 @@ def test_controller_leaves_a_balanced_pool_alone() -> None:
     # sample, so 10 are expected and m0 keeps a small share.)
     ((lb_id, steering),) = applied
     assert lb_id == "lb" and steering["lis"]["m0"] < steering["lis"]["m1"] < steering["lis"]["m2"]
+
+
+def test_adding_a_listener_keeps_the_figures_of_the_others_and_stale_rates_go_unset() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    lb = _lb()
+    agg.update([lb])
+    agg.report("n1", report({"10.0.0.10": 2}, {"10.0.0.10": 50}))
+    clock.now += 1
+    agg.report("n1", report({"10.0.0.10": 2}, {"10.0.0.10": 60}))
+    udp = model.Listener(
+        id="lis2", protocol=model.Protocol.UDP, port=53, default_pool=lb.listeners[0].default_pool
+    )
+    grown = dataclasses.replace(lb, listeners=(*lb.listeners, udp))
+    assert agg.update([grown])  # a new frontend for the workers
+    fig = agg.figures(grown)
+    assert (fig.listeners[0].total, fig.listeners[0].requests_per_second) == (60, pytest.approx(10.0))
+    clock.now += STALE_AFTER + 1  # the node stops reporting
+    assert agg.figures(grown).unavailable_reason
+    assert agg.requests_per_second(("tcp", "10.0.0.100", 80)) is None
+
+
+def test_the_same_vip_port_on_two_networks_is_not_mixed_up() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    mine, theirs = _lb(), dataclasses.replace(_lb(), id="lb2", network_id="other")
+    agg.update([mine, theirs])
+    agg.report("n1", report({"10.0.0.10": 3}))
+    fig = agg.figures(mine)
+    assert "another network" in fig.unavailable_reason
+    assert (fig.active, fig.listeners[0].active, fig.listeners[0].members[0].active) == (None, None, None)
+    assert agg.member_active(mine, mine.listeners[0]) is None  # and no steering on it
+    agg.update([], deleted=["lb2"])
+    assert agg.figures(mine).active == 3

@@ -92,6 +92,7 @@ class LoadBalancerCore:
         self._stats = stats
         self._stats_touched: set[str] = set()  # load balancers with fresh figures, not yet published
         self._stats_published: dict[str, LoadBalancerFigures] = {}
+        self._stats_nodes = 0  # workers with fresh figures at the last publish
         self._hub = hub
         self._realizer = realizer
         self._realize_wait = realize_wait
@@ -159,7 +160,7 @@ class LoadBalancerCore:
         # Subscribe before the snapshot so nothing falls between the two: a change
         # committed during the snapshot may arrive twice (EXISTING, then its own
         # event); every event carries the whole load balancer, so applying both is safe.
-        sub = self._hub.subscribe()
+        sub = self._hub.subscribe(include_stats=req.include_stats)
         changes = sub.changes()
         try:
             after = 0
@@ -192,13 +193,17 @@ class LoadBalancerCore:
 
     def stats_touched(self, frontends: set[FrontendKey]) -> None:
         """Aggregator subscriber: these frontends have a fresh sample."""
-        if self._stats is not None and len(self._hub):
+        if self._stats is not None and self._hub.wants_stats():
             self._stats_touched |= self._stats.load_balancers_of(frontends)
 
     def publish_stats(self) -> None:
         """Called about once a second: fresh figures that changed go to watchers."""
         touched, self._stats_touched = self._stats_touched, set()
-        if self._stats is None or not len(self._hub):
+        nodes = self._stats.nodes() if self._stats is not None else 0
+        if nodes != self._stats_nodes:  # figures came or went without any new sample
+            self._stats_nodes = nodes
+            touched |= set(self._stats_published)
+        if self._stats is None or not self._hub.wants_stats():
             self._stats_published.clear()
             return
         events: list[Change] = []

@@ -29,8 +29,9 @@ class Subscription:
     `aclose()` unsubscribes even when iteration never started (a stream that
     ends during its snapshot must not stay subscribed)."""
 
-    def __init__(self, hub: WatchHub) -> None:
+    def __init__(self, hub: WatchHub, include_stats: bool = False) -> None:
         self._hub = hub
+        self.include_stats = include_stats  # StatsChange items only for those who asked
         # None wakes a waiting reader after close().
         self._queue: asyncio.Queue[Change | StatsChange | None] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = False
@@ -74,8 +75,8 @@ class WatchHub:
         self._subscriptions: set[Subscription] = set()
         self._closed = False
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self)
+    def subscribe(self, include_stats: bool = False) -> Subscription:
+        sub = Subscription(self, include_stats)
         if self._closed:
             sub.close()
         else:
@@ -85,13 +86,18 @@ class WatchHub:
     def __len__(self) -> int:
         return len(self._subscriptions)
 
+    def wants_stats(self) -> bool:
+        return any(sub.include_stats for sub in self._subscriptions)
+
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.discard(sub)
 
     def publish(self, changes: Sequence[Change | StatsChange]) -> None:
+        has_stats = any(isinstance(c, StatsChange) for c in changes)
         for sub in list(self._subscriptions):
             for change in changes:
-                sub.offer(change)
+                if not has_stats or sub.include_stats or not isinstance(change, StatsChange):
+                    sub.offer(change)
 
     def close(self) -> None:
         """Ends every open stream so shutdown does not wait on idle watchers."""

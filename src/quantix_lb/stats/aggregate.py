@@ -157,7 +157,8 @@ class StatsAggregator:
         self._clock = clock
         self._nodes: dict[str, _Node] = {}
         self._history: dict[FrontendKey, deque[tuple[float, int]]] = {}
-        self._frontends: dict[FrontendKey, int] = {}  # -> how many listeners use it
+        self._frontends: dict[FrontendKey, set[str]] = {}  # -> load balancers using it
+        self._network_of: dict[str, str] = {}  # load balancer -> network
         self._of_lb: dict[str, tuple[FrontendKey, ...]] = {}
         self._listeners: list[Callable[[set[FrontendKey]], None]] = []
 
@@ -173,6 +174,7 @@ class StatsAggregator:
             keys: tuple[FrontendKey, ...] = ()
             if lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
                 keys = tuple(frontend_key(lb, li) for li in lb.listeners)
+                self._network_of[lb.id] = lb.network_id
             changed |= self._set(lb.id, keys)
         return changed
 
@@ -181,30 +183,38 @@ class StatsAggregator:
         if old == keys:
             return False
         changed = False
-        for key in old:
-            self._frontends[key] -= 1
-            if not self._frontends[key]:
+        # Only what went away is forgotten: a listener added beside others keeps their figures.
+        for key in set(old) - set(keys):
+            users = self._frontends[key]
+            users.discard(lb_id)
+            if not users:
                 changed = True
                 del self._frontends[key]
                 self._history.pop(key, None)
                 for node in self._nodes.values():
                     node.counts.pop(key, None)
                     node.flow_bytes.pop(key, None)
-        for key in keys:
+        for key in set(keys) - set(old):
             changed |= key not in self._frontends
-            self._frontends[key] = self._frontends.get(key, 0) + 1
+            self._frontends.setdefault(key, set()).add(lb_id)
         if keys:
             self._of_lb[lb_id] = keys
         else:
             self._of_lb.pop(lb_id, None)
+            self._network_of.pop(lb_id, None)
         return changed
+
+    def _shared(self, key: FrontendKey) -> bool:
+        """The same VIP:port on several networks: one node's conntrack cannot
+        tell their connections apart, so neither figure is shown."""
+        return len({self._network_of.get(lb_id) for lb_id in self._frontends.get(key, ())}) > 1
 
     def frontends_seen(self) -> set[FrontendKey]:
         """Frontends some node has seen a connection of."""
         return {key for node in self._nodes.values() for key in node.counts}
 
     def load_balancers_of(self, keys: set[FrontendKey]) -> set[str]:
-        return {lb_id for lb_id, mine in self._of_lb.items() if not keys.isdisjoint(mine)}
+        return {lb_id for key in keys for lb_id in self._frontends.get(key, ())}
 
     def frontends(self) -> list[pb.Frontend]:
         return [pb.Frontend(protocol=p, vip=v, port=port) for p, v, port in sorted(self._frontends)]
@@ -280,8 +290,8 @@ class StatsAggregator:
         if len(history) < 2:
             return None
         (t0, n0), (t1, n1) = history[0], history[-1]
-        if t1 - t0 < 0.5:
-            return None
+        if t1 - t0 < 0.5 or self._clock() - t1 > STALE_AFTER:
+            return None  # not measured long enough, or no longer measured
         return max(0, n1 - n0) / (t1 - t0)
 
     def _sum(self, key: FrontendKey, backend: BackendKey | None, fresh: list[_Node]) -> _Sum:
@@ -309,8 +319,15 @@ class StatsAggregator:
         listeners = []
         whole = _Sum(active=0, total=0)
         rps_total: float | None = 0.0
+        shared = [li for li in lb.listeners if self._shared(frontend_key(lb, li))]
         for listener in lb.listeners:
             key = frontend_key(lb, listener)
+            if listener in shared:
+                nothing = tuple(
+                    MemberFigures(m.id, None, None, None, None) for m in listener.default_pool.members
+                )
+                listeners.append(ListenerFigures(listener.id, None, None, None, None, None, nothing))
+                continue
             lsum = self._sum(key, None, fresh)
             if lsum.bytes_in is None:  # no conntrack accounting: the balancing flows' counters
                 lsum.bytes_in = self._flow_bytes_in(key)
@@ -333,6 +350,12 @@ class StatsAggregator:
                 )
             )
         sampled = max((n.reported_wall for n in fresh), default=None)
+        if shared:
+            # Some of the load balancer is not measured: no sum for the whole of it.
+            reason = (
+                "VIP:port also used on another network; the data path cannot tell their connections apart"
+            )
+            return LoadBalancerFigures(lb.id, None, None, None, None, None, tuple(listeners), sampled, reason)
         return LoadBalancerFigures(
             lb.id,
             whole.active,
@@ -347,9 +370,9 @@ class StatsAggregator:
     def member_active(self, lb: model.LoadBalancer, listener: model.Listener) -> dict[str, int] | None:
         """Open connections per member of a listener, or None without fresh figures."""
         fresh = self._fresh_nodes()
-        if not fresh:
-            return None
         key = frontend_key(lb, listener)
+        if not fresh or self._shared(key):
+            return None
         return {
             m.id: self._sum(key, (m.address, m.port), fresh).active or 0
             for m in listener.default_pool.members

@@ -13,8 +13,11 @@ unset when they cannot be read.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable
+
+import structlog
 
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb.stats.conntrack import (
@@ -27,6 +30,7 @@ from quantix_lb.stats.conntrack import (
 )
 from quantix_lb.stats.openflow import FlowCounters
 
+log = structlog.get_logger(__name__)
 DEFAULT_OVS_RUNDIR = "/var/run/openvswitch"
 
 
@@ -45,6 +49,7 @@ class StatsCollector:
         self._frontends: frozenset[Frontend] = frozenset()
         self._vips: frozenset[str] = frozenset()
         self._datapath: str | None = None
+        self._sampling = threading.Lock()
 
     def set_frontends(self, frontends: Iterable[pb.Frontend]) -> None:
         found = set()
@@ -57,6 +62,16 @@ class StatsCollector:
         self._vips = frozenset(f.vip for f in found)
 
     def sample(self) -> pb.StatsReport:
+        # One sample at a time: a cancelled session's sample may still be running
+        # in its thread when the next session starts one.
+        with self._sampling:
+            try:
+                return self._sample()
+            except Exception as exc:  # an unreadable answer must not end the worker
+                log.exception("stats.sample_failed")
+                return pb.StatsReport(available=False, reason=f"node data path unreadable: {exc}")
+
+    def _sample(self) -> pb.StatsReport:
         frontends, vips = self._frontends, self._vips
         try:
             # The datapath is looked up once, and again only after a failure.

@@ -43,6 +43,7 @@ HEADROOM = 2.0  # arrivals expected = HEADROOM x measured, so bursts spread
 GROWTH_SAMPLES = 5  # samples over which the rise of open connections is averaged
 SHARE_STEP = 0.1  # a listed member's share must move this much to rewrite the list
 SHARE_EVERY = 5.0  # seconds between rewrites that only move shares
+BALANCED_SPREAD = 0.1  # loads this close (relative to the mean) count as balanced
 
 
 @dataclass(frozen=True)
@@ -134,26 +135,35 @@ class SteeringController:
             self._drop(lb_id)
             self._written.pop(lb_id, None)
         for lb in lbs:
-            self._drop(lb.id)
             steered = [
                 li for li in lb.listeners if li.default_pool.algorithm is model.Algorithm.LEAST_CONNECTIONS
             ]
-            if steered and lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
-                self._lbs[lb.id] = lb
-                for li in steered:
-                    self._by_frontend.setdefault(frontend_key(lb, li), set()).add(lb.id)
-                self._apply(lb)
+            if not steered or lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+                self._drop(lb.id)
+                continue
+            # A new revision keeps the lists and history it had: a health
+            # transition rewrites only what it changes (who may be listed).
+            self._unindex(lb.id)
+            self._lbs[lb.id] = lb
+            for li in steered:
+                self._by_frontend.setdefault(frontend_key(lb, li), set()).add(lb.id)
+            self._apply(lb)
 
-    def _drop(self, lb_id: str) -> None:
+    def _unindex(self, lb_id: str) -> model.LoadBalancer | None:
         lb = self._lbs.pop(lb_id, None)
         if lb is None:
-            return
+            return None
         for li in lb.listeners:
             ids = self._by_frontend.get(frontend_key(lb, li))
             if ids is not None:
                 ids.discard(lb_id)
                 if not ids:
                     del self._by_frontend[frontend_key(lb, li)]
+        return lb
+
+    def _drop(self, lb_id: str) -> None:
+        if self._unindex(lb_id) is None:
+            return
         for key in [k for k in self._open if k[0] == lb_id]:
             del self._open[key]
         if self._applied.pop(lb_id, None) is not None:
@@ -202,22 +212,25 @@ class SteeringController:
             history = self._open.setdefault((lb.id, li.id), deque(maxlen=GROWTH_SAMPLES + 1))
             if sampled:
                 history.append(sum(m.active for m in loads))
+            old = previous.get(li.id)
+            recent = self._clock() - self._written.get(lb.id, float("-inf")) < SHARE_EVERY
             if not loads or balanced(loads):
+                if old is not None and recent:
+                    out[li.id] = old  # back to plain hashing, but not right after a write
                 continue
             reps = repetitions(loads, growth(history))
-            old = previous.get(li.id)
             # Shares alone move at most every SHARE_EVERY; who is listed changes at once.
-            recent = self._clock() - self._written.get(lb.id, float("-inf")) < SHARE_EVERY
             keep = old is not None and (close_enough(old, reps) or (recent and same_members(old, reps)))
             out[li.id] = old if keep else reps
         return out or None
 
 
 def balanced(loads: Sequence[Load]) -> bool:
-    """Loads within one connection of each other (per unit of weight): plain
-    weighted hashing serves, and the NB is left alone."""
+    """Loads within one connection, or BALANCED_SPREAD of the mean, of each other
+    (per unit of weight): plain weighted hashing serves, and the NB is left alone."""
     per_weight = [m.active / m.weight for m in loads]
-    return max(per_weight) - min(per_weight) <= 1 / min(m.weight for m in loads)
+    mean = sum(per_weight) / len(per_weight)
+    return max(per_weight) - min(per_weight) <= max(1 / min(m.weight for m in loads), BALANCED_SPREAD * mean)
 
 
 def growth(history: Sequence[int]) -> float:
