@@ -238,3 +238,23 @@ def test_the_same_vip_port_on_two_networks_is_not_mixed_up() -> None:
     assert agg.member_active(mine, mine.listeners[0]) is None  # and no steering on it
     agg.update([], deleted=["lb2"])
     assert agg.figures(mine).active == 3
+
+
+def test_a_restarted_worker_is_known_by_its_epoch_even_when_it_counted_past_the_old_total() -> None:
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    lb = _lb()
+    agg.update([lb])
+    before = report({"10.0.0.10": 1}, {"10.0.0.10": 5})
+    before.epoch = 7
+    agg.report("n1", before)
+    after = report({"10.0.0.10": 1}, {"10.0.0.10": 9})  # a new process, already past 5
+    after.epoch = 8
+    agg.report("n1", after)
+    assert agg.figures(lb).total == 14
+    unreadable = pb.StatsReport(available=False, reason="gone")
+    agg.report("n1", unreadable)  # no epoch: not a restart
+    again = report({"10.0.0.10": 1}, {"10.0.0.10": 10})
+    again.epoch = 8
+    agg.report("n1", again)
+    assert agg.figures(lb).total == 15

@@ -8,8 +8,9 @@ listeners and members (a backend is a member by address and port).
 
 - A node whose last report is older than STALE_AFTER no longer counts for
   open connections (nobody knows them); what it counted in totals stays.
-- A worker that restarts counts from zero again: a total that goes down
-  means a restart, and the old count is kept as an offset.
+- A worker that restarts counts from zero again: its report carries a new
+  epoch (or, from a worker without one, a total goes down), and the old
+  count is kept as an offset.
 - A figure nobody measures is None (unavailable), never zero.
 """
 
@@ -123,6 +124,18 @@ class _Node:
     reason: str = ""
     counts: dict[FrontendKey, dict[BackendKey, _Counts]] = field(default_factory=dict)
     flow_bytes: dict[FrontendKey, _FlowBytes] = field(default_factory=dict)
+    epoch: int = 0
+
+    def start_over(self) -> None:
+        """The worker restarted: what it counted so far becomes the offsets."""
+        for per_backend in self.counts.values():
+            for c in per_backend.values():
+                c.offset_total, c.total = c.all_total, 0
+                c.offset_in, c.offset_out = c.all_in or 0, c.all_out or 0
+                c.bytes_in = c.bytes_out = None
+                c.active = 0
+        for f in self.flow_bytes.values():
+            f.offset, f.value = f.total, 0
 
 
 @dataclass
@@ -230,6 +243,10 @@ class StatsAggregator:
         node = self._nodes.setdefault(node_id, _Node())
         node.reported, node.reported_wall = now, wall if wall is not None else time.time()
         node.available, node.reason = report.available, report.reason
+        if report.epoch and report.epoch != node.epoch:  # (an unreadable report carries none)
+            if node.epoch:
+                node.start_over()
+            node.epoch = report.epoch
         touched: set[FrontendKey] = set()
         seen: set[FrontendKey] = set()
         for fs in report.frontends:

@@ -13,6 +13,7 @@ unset when they cannot be read.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Iterable
@@ -50,6 +51,8 @@ class StatsCollector:
         self._vips: frozenset[str] = frozenset()
         self._datapath: str | None = None
         self._sampling = threading.Lock()
+        # Tells the control plane when counting started over (a new process).
+        self.epoch = random.getrandbits(63) or 1
 
     def set_frontends(self, frontends: Iterable[pb.Frontend]) -> None:
         found = set()
@@ -88,7 +91,7 @@ class StatsCollector:
                 flows = self._flows.sample(frontends)
             except OvsUnavailable:
                 flows = None  # client bytes unknown this time; the connections still count
-        report = pb.StatsReport(available=True)
+        report = pb.StatsReport(available=True, epoch=self.epoch)
         for frontend, fs in samples.items():
             counters = flows.get(frontend) if flows is not None else None
             if not fs.total and not fs.active and not (counters and counters[1]):

@@ -529,14 +529,16 @@ class Frontend(_message.Message):
     def __init__(self, protocol: _Optional[str] = ..., vip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class StatsReport(_message.Message):
-    __slots__ = ("available", "reason", "frontends")
+    __slots__ = ("available", "reason", "frontends", "epoch")
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     FRONTENDS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     available: bool
     reason: str
     frontends: _containers.RepeatedCompositeFieldContainer[FrontendStats]
-    def __init__(self, available: _Optional[bool] = ..., reason: _Optional[str] = ..., frontends: _Optional[_Iterable[_Union[FrontendStats, _Mapping]]] = ...) -> None: ...
+    epoch: int
+    def __init__(self, available: _Optional[bool] = ..., reason: _Optional[str] = ..., frontends: _Optional[_Iterable[_Union[FrontendStats, _Mapping]]] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class FrontendStats(_message.Message):
     __slots__ = ("frontend", "backends", "bytes_in", "packets_in")
