@@ -86,6 +86,19 @@ class Clock:
         return self.now
 
 
+def steered(lb: model.LoadBalancer) -> tuple[Clock, StatsAggregator, SteeringController, list]:
+    """An aggregator and a steering controller over one load balancer; `applied`
+    collects what the controller hands to the realizer."""
+    clock = Clock()
+    agg = StatsAggregator(clock)
+    applied: list[tuple[str, object]] = []
+    ctl = SteeringController(agg, lambda lb_id, s: applied.append((lb_id, s)))
+    agg.subscribe(ctl.on_sample)
+    agg.update([lb])
+    ctl.update([lb])
+    return clock, agg, ctl, applied
+
+
 def test_aggregate_sums_nodes_and_maps_members() -> None:
     clock = Clock()
     agg = StatsAggregator(clock)
@@ -121,14 +134,7 @@ def test_aggregate_keeps_totals_across_a_worker_restart_and_measures_the_rate() 
 
 
 def test_steering_controller_applies_only_changes_and_withdraws_when_stale() -> None:
-    clock = Clock()
-    agg = StatsAggregator(clock)
-    applied: list[tuple[str, object]] = []
-    ctl = SteeringController(agg, lambda lb_id, s: applied.append((lb_id, s)))
-    agg.subscribe(ctl.on_sample)
-    lb = _lb()
-    agg.update([lb])
-    ctl.update([lb])
+    clock, agg, ctl, applied = steered(_lb())
     assert applied == []  # no figures yet: plain weights
     agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
     assert applied[-1] == ("lb", {"lis": {"m0": 0, "m1": 1, "m2": 1}})
@@ -189,14 +195,7 @@ def test_balanced_loads_keep_the_weighted_list_and_small_moves_write_nothing() -
 
 
 def test_controller_leaves_a_balanced_pool_alone() -> None:
-    clock = Clock()
-    agg = StatsAggregator(clock)
-    applied: list[tuple[str, object]] = []
-    ctl = SteeringController(agg, lambda lb_id, s: applied.append((lb_id, s)))
-    agg.subscribe(ctl.on_sample)
-    lb = _lb()
-    agg.update([lb])
-    ctl.update([lb])
+    _, agg, _, applied = steered(_lb())
     agg.report("n1", report({"10.0.0.10": 4, "10.0.0.11": 5, "10.0.0.12": 4}))
     assert applied == []  # within one connection: plain weighted hashing, no NB write
     agg.report("n1", report({"10.0.0.10": 9, "10.0.0.11": 5, "10.0.0.12": 4}))
