@@ -58,13 +58,16 @@ class LoadBalancerMetrics(Collector):
         m_total = CounterMetricFamily(
             "quantix_lb_member_connections", "Connections seen by a member.", labels=_MEMBER
         )
-        for lb_id in sorted(self._stats.load_balancers_of(self._stats.frontends_seen())):
+        # Nothing measured at all: export nothing rather than zeros.
+        measured = not self._stats.unavailable_reason()
+        seen = self._stats.load_balancers_of(self._stats.frontends_seen()) if measured else set()
+        for lb_id in sorted(seen):
             lb = self._load_balancer(lb_id)
             if lb is None:
                 continue
             fig = self._stats.figures(lb)
             if fig.unavailable_reason:
-                break  # nothing is measured: export nothing rather than zeros
+                continue  # this one cannot be measured (its VIP:port is shared with another network)
             labels = [lb.id, lb.project_id]
             for family, value in (
                 (active, fig.active),
