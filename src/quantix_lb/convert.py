@@ -19,10 +19,6 @@ from quantix_lb.stats.aggregate import LoadBalancerFigures
 E = TypeVar("E", bound=enum.Enum)
 
 
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
 def enum_in(
     p: Problems, path: str, proto_enum: Any, number: int, target: type[E], default: E | None = None
 ) -> E | None:
@@ -39,7 +35,7 @@ def enum_in(
 
 
 def monitor_in(p: Problems, path: str, msg: pb.HealthMonitor) -> model.HealthMonitor:
-    kind = enum_in(p, _join(path, "type"), pb.HealthMonitor.Type, msg.type, model.MonitorType)
+    kind = enum_in(p, model.field_path(path, "type"), pb.HealthMonitor.Type, msg.type, model.MonitorType)
     http = kind in (model.MonitorType.HTTP, model.MonitorType.HTTPS)
     return model.HealthMonitor(
         id=model.new_id("hm"),
@@ -59,7 +55,7 @@ def monitor_in(p: Problems, path: str, msg: pb.HealthMonitor) -> model.HealthMon
 def persistence_in(p: Problems, path: str, msg: pb.SessionPersistence) -> model.SessionPersistence:
     kind = enum_in(
         p,
-        _join(path, "type"),
+        model.field_path(path, "type"),
         pb.SessionPersistence.Type,
         msg.type,
         model.PersistenceType,
@@ -74,7 +70,7 @@ def persistence_in(p: Problems, path: str, msg: pb.SessionPersistence) -> model.
 def member_in(p: Problems, path: str, msg: pb.Member) -> model.Member:
     admin = enum_in(
         p,
-        _join(path, "admin_state"),
+        model.field_path(path, "admin_state"),
         pb.Member.AdminState,
         msg.admin_state,
         model.AdminState,
@@ -83,7 +79,7 @@ def member_in(p: Problems, path: str, msg: pb.Member) -> model.Member:
     return model.Member(
         id=model.new_id("mem"),
         name=msg.name,
-        address=_ip(msg.address),
+        address=canonical_or_raw(msg.address),
         port=msg.port,
         weight=msg.weight if msg.HasField("weight") else 1,
         admin_state=admin or model.AdminState.ONLINE,
@@ -93,7 +89,7 @@ def member_in(p: Problems, path: str, msg: pb.Member) -> model.Member:
 def pool_in(p: Problems, path: str, msg: pb.Pool) -> model.Pool:
     algorithm = enum_in(
         p,
-        _join(path, "algorithm"),
+        model.field_path(path, "algorithm"),
         pb.Pool.Algorithm,
         msg.algorithm,
         model.Algorithm,
@@ -103,14 +99,16 @@ def pool_in(p: Problems, path: str, msg: pb.Pool) -> model.Pool:
         id=model.new_id("pool"),
         name=msg.name,
         algorithm=algorithm or model.Algorithm.ROUND_ROBIN,
-        members=tuple(member_in(p, f"{_join(path, 'members')}[{i}]", m) for i, m in enumerate(msg.members)),
+        members=tuple(
+            member_in(p, f"{model.field_path(path, 'members')}[{i}]", m) for i, m in enumerate(msg.members)
+        ),
         health_monitor=(
-            monitor_in(p, _join(path, "health_monitor"), msg.health_monitor)
+            monitor_in(p, model.field_path(path, "health_monitor"), msg.health_monitor)
             if msg.HasField("health_monitor")
             else None
         ),
         session_persistence=(
-            persistence_in(p, _join(path, "session_persistence"), msg.session_persistence)
+            persistence_in(p, model.field_path(path, "session_persistence"), msg.session_persistence)
             if msg.HasField("session_persistence")
             else None
         ),
@@ -118,17 +116,21 @@ def pool_in(p: Problems, path: str, msg: pb.Pool) -> model.Pool:
 
 
 def listener_in(p: Problems, path: str, msg: pb.Listener) -> model.Listener:
-    protocol = enum_in(p, _join(path, "protocol"), pb.Listener.Protocol, msg.protocol, model.Protocol)
+    protocol = enum_in(
+        p, model.field_path(path, "protocol"), pb.Listener.Protocol, msg.protocol, model.Protocol
+    )
     return model.Listener(
         id=model.new_id("lis"),
         name=msg.name,
         protocol=protocol or model.Protocol.TCP,
         port=msg.port,
-        default_pool=pool_in(p, _join(path, "default_pool"), msg.default_pool),
+        default_pool=pool_in(p, model.field_path(path, "default_pool"), msg.default_pool),
     )
 
 
-def _ip(text: str) -> str:
+def canonical_or_raw(text: str) -> str:
+    """The canonical spelling of an IP address, or the text as given when it
+    is none (validation then reports it with the field path)."""
     try:
         return model.canonical_ip(text)
     except ValueError:

@@ -150,7 +150,7 @@ class LoadBalancer:
     provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
     status_reason: str = ""
-    # Bumped by every change OVN must realize; status write-backs leave it alone.
+    # Bumped by every stored change; OVN realizes each revision.
     revision: int = 1
 
     def listener(self, listener_id: str) -> Listener:
@@ -212,7 +212,8 @@ class Problems:
             raise ApiError.invalid(self.violations)
 
 
-def _join(prefix: str, name: str) -> str:
+def field_path(prefix: str, name: str) -> str:
+    """The path of a field below `prefix`, as field violations name it."""
     return f"{prefix}.{name}" if prefix else name
 
 
@@ -255,70 +256,73 @@ def check_expected_codes(p: Problems, path: str, codes: str) -> None:
 
 def check_monitor(p: Problems, path: str, hm: HealthMonitor) -> None:
     if not hm.delay > 0:
-        p.add(_join(path, "delay"), "must be greater than 0 seconds")
+        p.add(field_path(path, "delay"), "must be greater than 0 seconds")
     elif not math.isfinite(hm.delay):
-        p.add(_join(path, "delay"), "must be a finite number of seconds")
+        p.add(field_path(path, "delay"), "must be a finite number of seconds")
     if not 0 < hm.timeout <= max(hm.delay, 0):
-        p.add(_join(path, "timeout"), "must be greater than 0 and at most delay")
+        p.add(field_path(path, "timeout"), "must be greater than 0 and at most delay")
     if not 1 <= hm.max_retries <= 10:
-        p.add(_join(path, "max_retries"), "must be from 1 to 10")
+        p.add(field_path(path, "max_retries"), "must be from 1 to 10")
     if not 1 <= hm.healthy_threshold <= 10:
-        p.add(_join(path, "healthy_threshold"), "must be from 1 to 10")
+        p.add(field_path(path, "healthy_threshold"), "must be from 1 to 10")
     http = hm.type in (MonitorType.HTTP, MonitorType.HTTPS)
     if http:
         if hm.http_method not in HTTP_METHODS:
-            p.add(_join(path, "http_method"), f"must be one of {' '.join(sorted(HTTP_METHODS))}")
+            p.add(field_path(path, "http_method"), f"must be one of {' '.join(sorted(HTTP_METHODS))}")
         if not hm.url_path.startswith("/") or len(hm.url_path) > 2048:
-            p.add(_join(path, "url_path"), 'must start with "/" (at most 2048 characters)')
+            p.add(field_path(path, "url_path"), 'must start with "/" (at most 2048 characters)')
         elif any(c.isspace() or ord(c) < 0x20 for c in hm.url_path):
-            p.add(_join(path, "url_path"), "must not contain spaces or control characters")
-        check_expected_codes(p, _join(path, "expected_codes"), hm.expected_codes)
+            p.add(field_path(path, "url_path"), "must not contain spaces or control characters")
+        check_expected_codes(p, field_path(path, "expected_codes"), hm.expected_codes)
         if hm.domain_name and not _DOMAIN.match(hm.domain_name):
-            p.add(_join(path, "domain_name"), "must be a host name (letters, digits, '-', '.'; at most 253)")
+            p.add(
+                field_path(path, "domain_name"),
+                "must be a host name (letters, digits, '-', '.'; at most 253)",
+            )
     else:
         for name in ("http_method", "url_path", "expected_codes", "domain_name"):
             if getattr(hm, name):
-                p.add(_join(path, name), f"applies only to HTTP and HTTPS monitors, not {hm.type}")
+                p.add(field_path(path, name), f"applies only to HTTP and HTTPS monitors, not {hm.type}")
 
 
 def check_member(p: Problems, path: str, m: Member, vip_version: int | None) -> None:
-    version = check_ip(p, _join(path, "address"), m.address)
+    version = check_ip(p, field_path(path, "address"), m.address)
     if version and vip_version and version != vip_version:
-        p.add(_join(path, "address"), f"is IPv{version} but the VIP is IPv{vip_version}")
-    check_port(p, _join(path, "port"), m.port)
-    check_name(p, _join(path, "name"), m.name)
+        p.add(field_path(path, "address"), f"is IPv{version} but the VIP is IPv{vip_version}")
+    check_port(p, field_path(path, "port"), m.port)
+    check_name(p, field_path(path, "name"), m.name)
     if not 0 <= m.weight <= MAX_WEIGHT:
-        p.add(_join(path, "weight"), f"must be from 0 to {MAX_WEIGHT}")
+        p.add(field_path(path, "weight"), f"must be from 0 to {MAX_WEIGHT}")
 
 
 def check_pool(p: Problems, path: str, pool: Pool, vip_version: int | None) -> None:
-    check_name(p, _join(path, "name"), pool.name)
+    check_name(p, field_path(path, "name"), pool.name)
     if len(pool.members) > MAX_MEMBERS:
-        p.add(_join(path, "members"), f"at most {MAX_MEMBERS} members per pool")
+        p.add(field_path(path, "members"), f"at most {MAX_MEMBERS} members per pool")
     seen: dict[tuple[str, int], int] = {}
     for i, m in enumerate(pool.members):
-        mpath = f"{_join(path, 'members')}[{i}]"
+        mpath = f"{field_path(path, 'members')}[{i}]"
         check_member(p, mpath, m, vip_version)
         key = (m.address, m.port)
         if key in seen:
             p.add(mpath, f"{m.address} port {m.port} is already member [{seen[key]}] of this pool")
         seen.setdefault(key, i)
     if pool.health_monitor:
-        check_monitor(p, _join(path, "health_monitor"), pool.health_monitor)
+        check_monitor(p, field_path(path, "health_monitor"), pool.health_monitor)
     if pool.session_persistence:
-        check_persistence(p, _join(path, "session_persistence"), pool.session_persistence)
+        check_persistence(p, field_path(path, "session_persistence"), pool.session_persistence)
 
 
 def check_persistence(p: Problems, path: str, sp: SessionPersistence) -> None:
     # OVN's affinity_timeout is a 16-bit number of seconds.
     if sp.type is PersistenceType.SOURCE_IP and not 1 <= sp.timeout <= 65535:
-        p.add(_join(path, "timeout"), "must be from 1 to 65535 seconds")
+        p.add(field_path(path, "timeout"), "must be from 1 to 65535 seconds")
 
 
 def check_listener(p: Problems, path: str, li: Listener, vip_version: int | None) -> None:
-    check_name(p, _join(path, "name"), li.name)
-    check_port(p, _join(path, "port"), li.port)
-    check_pool(p, _join(path, "default_pool"), li.default_pool, vip_version)
+    check_name(p, field_path(path, "name"), li.name)
+    check_port(p, field_path(path, "port"), li.port)
+    check_pool(p, field_path(path, "default_pool"), li.default_pool, vip_version)
 
 
 def check_unique_listeners(p: Problems, lb: LoadBalancer, path_of: dict[str, str]) -> None:

@@ -178,10 +178,11 @@ class ControlPlane:
             self._store = None
             raise StartupError(f"cannot open the store in {s.data_dir}: {exc}") from exc
         self._realizer = await self._start_realizer(s)
+        lbs = list(self._store.all())  # decoded once for everyone who starts from it
         stats = self._stats
-        stats.update(self._store.all())
+        stats.update(lbs)
         self._steering = SteeringController(stats, self._realizer.steer, period=STATS_INTERVAL)
-        self._steering.update(self._store.all())
+        self._steering.update(lbs)
         stats.subscribe(self._steering.on_sample)
         core = self._core = LoadBalancerCore(self._store, self._hub, self._realizer, stats=stats)
         stats.subscribe(core.stats_touched)
@@ -193,7 +194,7 @@ class ControlPlane:
             loop.call_soon_threadsafe(core.apply_realized, outcomes)
 
         self._realizer.on_realized = on_realized
-        self._realizer.start()
+        self._realizer.start(lbs)
         # Answer the first requests knowing the networks, unless the NB is away.
         if not await asyncio.to_thread(self._realizer.wait_synced, SYNC_WAIT):
             log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
@@ -281,13 +282,10 @@ class ControlPlane:
                 raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
             # The embedded NB is ours alone: networks are created on first use.
             remote, create_networks = self._embedded.remote, True
-        store = self._store
-        assert store is not None
         return RealizerProcess(
             remote,
             create_networks=create_networks,
             full_interval=s.reconcile_interval,
-            resync=store.all,
             log_format=s.log_format,
         )
 

@@ -25,6 +25,7 @@ from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb import model
 from quantix_lb.auth import Principal
 from quantix_lb.convert import (
+    canonical_or_raw,
     enum_in,
     listener_in,
     load_balancer_out,
@@ -259,7 +260,7 @@ class LoadBalancerCore:
             project_id=project,
             network_id=req.network_id,
             # A stand-in of the subnet's family until the write picks a free address.
-            vip_address=_first_host(network) if allocate and network else _canonical(req.vip_address),
+            vip_address=_first_host(network) if allocate and network else canonical_or_raw(req.vip_address),
             name=req.name,
             description=req.description,
             listeners=tuple(listener_in(p, f"listeners[{i}]", li) for i, li in enumerate(req.listeners)),
@@ -579,13 +580,6 @@ class LoadBalancerCore:
 
 def _first_host(network: Network) -> str:
     return str(next(ipaddress.ip_network(network.subnet or "", strict=False).hosts()))
-
-
-def _canonical(address: str) -> str:
-    try:
-        return model.canonical_ip(address)
-    except ValueError:
-        return address  # validation reports it
 
 
 # Page tokens are opaque to clients: a position plus the filters it belongs to.

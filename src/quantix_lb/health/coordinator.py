@@ -86,7 +86,6 @@ class _Worker:
     node_id: str
     last_seen: float
     outbox: asyncio.Queue[pb.SessionResponse | None] = field(default_factory=asyncio.Queue)
-    targets: set[str] = field(default_factory=set)
 
 
 class HealthCoordinator:
@@ -174,14 +173,12 @@ class HealthCoordinator:
             node = rendezvous(by_node, member_id) if target else None
             new = by_node[node].session if node else None
             if old is not None and old != new and old in self._workers:
-                self._workers[old].targets.discard(member_id)
                 removals.setdefault(old, []).append(member_id)
             if new is None:
                 self._owner.pop(member_id, None)
                 continue
             assert target is not None
             self._owner[member_id] = new
-            self._workers[new].targets.add(member_id)
             upserts.setdefault(new, []).append(self._target_out(target))
         for session in upserts.keys() | removals.keys():
             delta = pb.TargetDelta(upserts=upserts.get(session, []), removals=removals.get(session, []))
@@ -207,11 +204,9 @@ class HealthCoordinator:
         for member_id in moving:
             old = self._owner.get(member_id)
             if old is not None and old in self._workers and old != worker.session:
-                self._workers[old].targets.discard(member_id)
                 delta = pb.TargetDelta(removals=[member_id])
                 self._workers[old].outbox.put_nowait(pb.SessionResponse(delta=delta))
             self._owner[member_id] = worker.session
-            worker.targets.add(member_id)
         snapshot = pb.TargetSnapshot(
             targets=[self._target_out(self._targets[m]) for m in moving],
             heartbeat_interval=HEARTBEAT_INTERVAL,

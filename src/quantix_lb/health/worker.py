@@ -132,11 +132,12 @@ class HealthWorker:
 
     async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
         async for message in self._messages(call):
-            if message.WhichOneof("message") == "snapshot":
+            kind = message.WhichOneof("message")
+            if kind == "snapshot":
                 self._apply_snapshot(message.snapshot)
-            elif message.WhichOneof("message") == "delta":
+            elif kind == "delta":
                 self._apply_delta(message.delta)
-            elif message.WhichOneof("message") == "stats_frontends" and self._stats is not None:
+            elif kind == "stats_frontends" and self._stats is not None:
                 self._stats.set_frontends(message.stats_frontends.frontends)
                 self._stats_interval = message.stats_frontends.interval or 1.0
 

@@ -7,7 +7,7 @@ interface: desired load balancers and steering go to the child over a pipe,
 outcomes, topology snapshots and status come back.
 
 If the child dies it is started again and given the whole desired state
-(`resync`); the new child reconciles the NB against it like a restart does.
+(what was offered); the new child reconciles the NB against it like a restart does.
 """
 
 from __future__ import annotations
@@ -45,14 +45,12 @@ class RealizerProcess:
         *,
         create_networks: bool,
         full_interval: float,
-        resync: Callable[[], Iterable[model.LoadBalancer]],
         log_format: str = "console",
     ) -> None:
         self.remote = remote
         self.create_networks = create_networks
         self.full_interval = full_interval
         self.log_format = log_format
-        self._resync = resync
         self.on_realized: Callable[[list[Realized]], None] = lambda outcomes: None
         self.topology = Topology()
         self.last_full_pass: FullPass | None = None
@@ -66,7 +64,6 @@ class RealizerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._threads: list[threading.Thread] = []
-        self.restarts = 0
 
     # --- NbRealizer's interface ---------------------------------------------------------
 
@@ -106,9 +103,8 @@ class RealizerProcess:
 
     # --- lifespan -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Starts the child with the whole desired state (`resync`)."""
-        lbs = list(self._resync())
+    def start(self, lbs: Iterable[model.LoadBalancer]) -> None:
+        """Starts the child with the whole desired state."""
         with self._lock:
             self._offered = {lb.id: lb for lb in lbs}
         self._spawn()
@@ -169,7 +165,6 @@ class RealizerProcess:
                     self._proc.kill()
                 if self._proc is not None:
                     self._proc.wait()
-                self.restarts += 1
                 if self._stopping.wait(delay):
                     return
                 self._spawn()

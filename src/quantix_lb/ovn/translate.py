@@ -31,7 +31,6 @@ LB_ID_KEY = "quantix:lb-id"
 LISTENER_ID_KEY = "quantix:listener-id"
 PROJECT_ID_KEY = "quantix:project-id"
 NETWORK_ID_KEY = "quantix:network-id"
-REVISION_KEY = "quantix:revision"
 MAX_BACKEND_ENTRIES = 256
 
 Pairs = tuple[tuple[str, str], ...]

@@ -311,9 +311,10 @@ class StatsAggregator:
             return None  # not measured long enough, or no longer measured
         return max(0, n1 - n0) / (t1 - t0)
 
-    def _sum(self, key: FrontendKey, backend: BackendKey | None, fresh: list[_Node]) -> _Sum:
+    def _sum(self, key: FrontendKey, backend: BackendKey | None, fresh_ids: set[int]) -> _Sum:
+        """Figures of a frontend (or one backend of it) over the nodes; open
+        connections only from the nodes in `fresh_ids`."""
         out = _Sum()
-        fresh_ids = {id(n) for n in fresh}
         for node in self._nodes.values():
             per_backend = node.counts.get(key)
             if not per_backend:
@@ -330,6 +331,7 @@ class StatsAggregator:
 
     def figures(self, lb: model.LoadBalancer) -> LoadBalancerFigures:
         fresh = self._fresh_nodes()
+        fresh_ids = {id(n) for n in fresh}
         reason = self.unavailable_reason()
         if reason:
             return LoadBalancerFigures(lb.id, None, None, None, None, None, (), None, reason)
@@ -345,7 +347,7 @@ class StatsAggregator:
                 )
                 listeners.append(ListenerFigures(listener.id, None, None, None, None, None, nothing))
                 continue
-            lsum = self._sum(key, None, fresh)
+            lsum = self._sum(key, None, fresh_ids)
             if lsum.bytes_in is None:  # no conntrack accounting: the balancing flows' counters
                 lsum.bytes_in = self._flow_bytes_in(key)
             if lsum.active is None:
@@ -357,7 +359,7 @@ class StatsAggregator:
             rps_total = None if rps is None or rps_total is None else rps_total + rps
             members = []
             for m in listener.default_pool.members:
-                msum = self._sum(key, (m.address, m.port), fresh)
+                msum = self._sum(key, (m.address, m.port), fresh_ids)
                 members.append(
                     MemberFigures(m.id, msum.active or 0, msum.total or 0, msum.bytes_in, msum.bytes_out)
                 )
@@ -386,12 +388,12 @@ class StatsAggregator:
 
     def member_active(self, lb: model.LoadBalancer, listener: model.Listener) -> dict[str, int] | None:
         """Open connections per member of a listener, or None without fresh figures."""
-        fresh = self._fresh_nodes()
+        fresh_ids = {id(n) for n in self._fresh_nodes()}
         key = frontend_key(lb, listener)
-        if not fresh or self._shared(key):
+        if not fresh_ids or self._shared(key):
             return None
         return {
-            m.id: self._sum(key, (m.address, m.port), fresh).active or 0
+            m.id: self._sum(key, (m.address, m.port), fresh_ids).active or 0
             for m in listener.default_pool.members
         }
 

@@ -12,7 +12,6 @@ unset when they cannot be read.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -27,17 +26,12 @@ from quantix_lb.stats.conntrack import (
     Frontend,
     OvsUnavailable,
     find_datapath,
+    ovs_rundir,
     read_conntrack,
 )
 from quantix_lb.stats.openflow import FlowCounters
 
 log = structlog.get_logger(__name__)
-DEFAULT_OVS_RUNDIR = "/var/run/openvswitch"
-
-
-def ovs_rundir(explicit: str | None = None) -> str:
-    """Where ovs-vswitchd keeps its control socket, found the standard way."""
-    return explicit or os.environ.get("OVS_RUNDIR") or DEFAULT_OVS_RUNDIR
 
 
 class StatsCollector:

@@ -65,6 +65,7 @@ __all__ = [
     "ask_vswitchd",
     "find_datapath",
     "is_active",
+    "ovs_rundir",
     "parse_conntrack",
     "read_conntrack",
 ]
@@ -602,14 +603,21 @@ def find_datapath(
     return ask_vswitchd(rundir, lambda client, deadline_ms: _datapath(client, bridge, deadline_ms), timeout)
 
 
+DEFAULT_OVS_RUNDIR = "/var/run/openvswitch"
+
+
+def ovs_rundir(explicit: str | None = None) -> str:
+    """Where ovs-vswitchd keeps its control socket, found the standard way."""
+    return explicit or os.environ.get("OVS_RUNDIR") or DEFAULT_OVS_RUNDIR
+
+
 def ask_vswitchd(
     rundir: str | os.PathLike[str] | None, ask: Callable[[_Client, float], T], timeout: float = 5.0
 ) -> T:
     """Runs `ask(client, deadline_ms)` on a unixctl connection to ovs-vswitchd.
 
     rundir: the argument, else $OVS_RUNDIR, else /var/run/openvswitch."""
-    rd = os.fspath(rundir) if rundir is not None else os.environ.get("OVS_RUNDIR") or "/var/run/openvswitch"
-    ctl = _vswitchd_socket(rd)
+    ctl = _vswitchd_socket(ovs_rundir(os.fspath(rundir) if rundir is not None else None))
     deadline_ms = ovs.timeval.msec() + timeout * 1000
     error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(f"unix:{ctl}"), int(timeout * 1000))
     if error:
