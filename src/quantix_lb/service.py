@@ -397,8 +397,11 @@ class LoadBalancerCore:
             # Changes apply to what clients see: the realized statuses, not the stored ones.
             current = self._view(old)
             new = model.changed(current, change(current), now)
-            _claim_frontends(tx, new, path_of)
-            tx.update(new)
+            # Member and name changes keep the listeners' VIP:ports: nothing to claim again.
+            claims = model.frontends(new) != model.frontends(old)
+            if claims:
+                _claim_frontends(tx, new, path_of)
+            tx.update(new, claims=claims)
             return new
 
         return await self._realized_answer(await self._store.write(write))

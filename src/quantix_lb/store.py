@@ -156,8 +156,8 @@ class Tx:
         self.changes.append(Change(ChangeKind.CREATED, lb))
 
     def update(self, lb: model.LoadBalancer, *, claims: bool = True) -> None:
-        """`claims=False` for changes that keep the listeners (statuses): the
-        frontend rows stay as they are."""
+        """`claims=False` for changes that keep every VIP:protocol:port (member,
+        name and status changes): the frontend rows stay as they are."""
         self._conn.execute("UPDATE load_balancers SET doc = ? WHERE id = ?", (dump(lb), lb.id))
         if claims:
             self._conn.execute("DELETE FROM frontends WHERE load_balancer_id = ?", (lb.id,))
