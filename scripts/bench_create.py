@@ -43,6 +43,7 @@ from ovs.db import idl as ovs_idl
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
 from quantix_lb.ovn.nb import COLUMNS, fetch_schema
+from quantix_lb.proc import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
@@ -204,11 +205,6 @@ async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: 
 
 def grpc_creates(addr: str, clients: int, first: int, total: int, check: bool = True) -> dict[str, float]:
     return asyncio.run(_grpc_creates(addr, clients, first, total, check))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def with_cpu(pids: dict[str, int], count: int, run: Callable[[], dict[str, float]]) -> dict[str, float]:

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 
 from quantix_lb.health.checks import ProbeResult, Target
 from quantix_lb.health.scheduler import Prober
+from quantix_lb.proc import cpu_seconds
 
 HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- servers (child processes) ---------------------------------------------------------------
@@ -107,12 +107,6 @@ def server(kind: str, n_ports: int) -> Iterator[tuple[list[int], int]]:
     finally:
         proc.terminate()
         proc.wait(5)
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 # -- the measurement ---------------------------------------------------------------------------

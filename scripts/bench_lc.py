@@ -41,7 +41,6 @@ import argparse
 import contextlib
 import datetime
 import json
-import os
 import queue
 import shutil
 import statistics
@@ -61,12 +60,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import ovn_testbed  # noqa: E402 - the test bed lives with the tests
 from conftest import QUANTIX_LB, Server  # noqa: E402
+from quantix_lb.proc import cpu_seconds  # noqa: E402
 
 NET = "net-lc"
 PORT = 7000
 DP_HASH_VIP, LC_VIP = "10.0.0.100", "10.0.0.101"
 SAMPLE_EVERY = 0.5
-TICKS = os.sysconf("SC_CLK_TCK")
 
 # Backend: per connection, read the seconds to hold; hold (ending early if the client leaves);
 # answer with the host name; close.
@@ -173,11 +172,6 @@ asyncio.run(main())
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
 
 
 def metric(text: str, name: str) -> float:
@@ -376,7 +370,7 @@ class Bench:
 
     def cpu(self) -> dict[str, float]:
         assert self.worker is not None and self.server is not None and self.server.proc is not None
-        return {"worker": proc_cpu_seconds(self.worker.pid), "serve": proc_cpu_seconds(self.server.proc.pid)}
+        return {"worker": cpu_seconds(self.worker.pid), "serve": cpu_seconds(self.server.proc.pid)}
 
     def established(self, host: ovn_testbed.Host) -> int:
         out = host.run("ss", "-Htn", "state", "established", f"( sport = :{PORT} )").stdout

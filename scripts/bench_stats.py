@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import queue
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import ovn_testbed  # noqa: E402 - the test bed lives with the tests
+from quantix_lb.proc import cpu_seconds  # noqa: E402
 from quantix_lb.stats.conntrack import (  # noqa: E402
     ConntrackParser,
     ConntrackTracker,
@@ -56,7 +56,6 @@ from quantix_lb.stats.conntrack import (  # noqa: E402
 
 VIP, VIP_PORT, HOLD_PORT = "10.0.0.100", 80, 9100
 FRONTENDS = [Frontend("tcp", VIP, VIP_PORT)]
-TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 # Backend: accept and hold every connection (never reads, never closes).
@@ -204,11 +203,6 @@ def bench_synthetic(n: int, samples: int) -> list[Row]:
 # -- real data path -------------------------------------------------------------------------
 
 
-def proc_cpu_ms(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / TICKS  # utime + stime
-
-
 def read_json_lines(proc: subprocess.Popen[bytes], until: Callable[[dict], bool], timeout: float) -> dict:
     """JSON lines from proc's stdout until one satisfies `until` (or `timeout`).
 
@@ -266,15 +260,15 @@ def bench_real(n: int, samples: int, concurrency: int) -> tuple[list[Row], dict[
             return [], notes
 
         parser, cold_tracker, warm_tracker = ConntrackParser(), ConntrackTracker(), ConntrackTracker()
-        idle_from = proc_cpu_ms(vswitchd)
+        idle_from = cpu_seconds(vswitchd) * 1000
         time.sleep(samples)  # vswitchd's own idle CPU, over a window as long as the sampling
-        idle = proc_cpu_ms(vswitchd) - idle_from
+        idle = cpu_seconds(vswitchd) * 1000 - idle_from
 
         timings: dict[str, list[float]] = {
             k: [] for k in ("read", "read_wall", "cold", "cold_track", "warm", "warm_track")
         }
         lines = active = 0
-        busy_from = proc_cpu_ms(vswitchd)
+        busy_from = cpu_seconds(vswitchd) * 1000
         for i in range(samples + 1):
             tick = time.monotonic()
             read_ms, text = cpu_ms(read_conntrack, stack.rundir)
@@ -289,7 +283,7 @@ def bench_real(n: int, samples: int, concurrency: int) -> tuple[list[Row], dict[
                 for key, ms in zip(timings, values, strict=True):
                     timings[key].append(ms)
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
-        busy = proc_cpu_ms(vswitchd) - busy_from
+        busy = cpu_seconds(vswitchd) * 1000 - busy_from
         notes["vswitchd_cpu_ms_per_dump"] = round((busy - idle * (samples + 1) / samples) / (samples + 1), 1)
         notes["vswitchd_idle_cpu_ms_per_s"] = round(idle / samples, 1)
         notes["read_wall_ms_median"] = round(median(timings["read_wall"]), 1)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 
 @functools.cache
@@ -36,3 +38,9 @@ async def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) ->
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process (all its threads) has used: user + system, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
