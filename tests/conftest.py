@@ -336,3 +336,20 @@ class ServedBed:
         resp = self.http.request(method, f"/api/v1/load-balancers{path}", json=body)
         assert resp.status_code < 300, resp.text
         return resp.json() if resp.content else {}
+
+
+# --- every RPC on every transport, against a module's `srv` ------------------------------
+
+# lbclients needs Server (above), so it comes last.
+from lbclients import TRANSPORTS, Transport, open_all  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clients(srv: Server) -> Iterator[dict[str, Transport]]:
+    """One client per transport for the module's server (`srv`, defined by the module)."""
+    yield from open_all(srv)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def api(request: pytest.FixtureRequest, clients: dict[str, Transport]) -> Transport:
+    return clients[request.param]

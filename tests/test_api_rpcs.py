@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from google.protobuf import empty_pb2, json_format
-from lbclients import TRANSPORTS, CallFailed, Failure, Transport, assert_snake_case, open_all
+from lbclients import CallFailed, Failure, Transport, assert_snake_case
 
 from conftest import SEED_BODY, Server, Watcher, config_only
 from limiquantix.network.v1 import network_service_pb2 as pb
@@ -48,16 +48,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def clients(srv: Server) -> Iterator[dict[str, Transport]]:
-    yield from open_all(srv)
-
-
-@pytest.fixture(params=TRANSPORTS)
-def api(request: pytest.FixtureRequest, clients: dict[str, Transport]) -> Transport:
-    return clients[request.param]
 
 
 # --- builders -----------------------------------------------------------------------

@@ -26,14 +26,12 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from lbclients import (
-    TRANSPORTS,
     CallFailed,
     Failure,
     Inexpressible,
     Transport,
     all_load_balancers,
     error_of,
-    open_all,
 )
 
 from conftest import Server
@@ -115,16 +113,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert not crashed, "".join(crashed)
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def clients(srv: Server) -> Iterator[dict[str, Transport]]:
-    yield from open_all(srv)
-
-
-@pytest.fixture(params=TRANSPORTS)
-def api(request: pytest.FixtureRequest, clients: dict[str, Transport]) -> Transport:
-    return clients[request.param]
 
 
 def _create(srv: Server, body: dict[str, Any]) -> pb.LoadBalancer:
