@@ -12,16 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import grpc
 import httpx
 import pytest
 
+import ovn_testbed
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
-
-if TYPE_CHECKING:
-    import ovn_testbed
 
 ROOT = Path(__file__).resolve().parent.parent
 QUANTIX_LB = [sys.executable, "-m", "quantix_lb"]
@@ -353,3 +350,12 @@ def clients(srv: Server) -> Iterator[dict[str, Transport]]:
 @pytest.fixture(params=TRANSPORTS)
 def api(request: pytest.FixtureRequest, clients: dict[str, Transport]) -> Transport:
     return clients[request.param]
+
+
+# --- tests on a private OVN --------------------------------------------------------------
+
+_OVN_MISSING = ovn_testbed.missing_prerequisites()
+# Skipped, with the reason, where a private OVN cannot run (not root, no OVN packages).
+needs_ovn = pytest.mark.skipif(
+    bool(_OVN_MISSING), reason="OVN testbed unavailable: " + "; ".join(_OVN_MISSING)
+)

@@ -15,13 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 import ovn_testbed
-from conftest import ServedBed, Server
+from conftest import ServedBed, Server, needs_ovn
 
-_missing = ovn_testbed.missing_prerequisites()
-pytestmark = [
-    pytest.mark.ovn,
-    pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing)),
-]
+pytestmark = [pytest.mark.ovn, needs_ovn]
 
 NET = "net-e2e"
 HTTP_PORT = 8080
@@ -219,7 +215,15 @@ def test_vip_is_allocated_from_the_network_subnet(bed: Bed) -> None:
     bed.stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
     pool = {"members": bed.members(bed.backends[2])}
     listeners = [{"protocol": "TCP", "port": 80, "default_pool": pool}]
-    lb = bed.api("POST", "", {"project_id": "p", "network_id": NET, "listeners": listeners})
+    body = {"project_id": "p", "network_id": NET, "listeners": listeners}
+
+    def created() -> dict | None:
+        # The service learns the subnet from the NB a moment after it is set; until
+        # then a create without vip_address is refused (and writes nothing).
+        resp = bed.http.post("/api/v1/load-balancers", json=body)
+        return resp.json() if resp.status_code == 201 else None
+
+    lb = ovn_testbed.wait_until(created, 10, message="a VIP allocated from the new subnet")
     try:
         vip = lb["vip_address"]
         taken = {"10.0.0.1", "10.0.0.2", "10.0.0.11", "10.0.0.12", "10.0.0.13"}

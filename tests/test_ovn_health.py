@@ -16,13 +16,9 @@ from collections.abc import Iterator
 import pytest
 
 import ovn_testbed
-from conftest import ServedBed, Server
+from conftest import ServedBed, Server, needs_ovn
 
-_missing = ovn_testbed.missing_prerequisites()
-pytestmark = [
-    pytest.mark.ovn,
-    pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing)),
-]
+pytestmark = [pytest.mark.ovn, needs_ovn]
 
 NET = "net-hc"
 VIP = "10.0.0.100"

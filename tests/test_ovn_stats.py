@@ -18,14 +18,10 @@ from typing import Any
 import pytest
 
 import ovn_testbed
-from conftest import QUANTIX_LB, ServedBed, Server, Watcher
+from conftest import QUANTIX_LB, ServedBed, Server, Watcher, needs_ovn
 from limiquantix.network.v1 import network_service_pb2 as pb
 
-_missing = ovn_testbed.missing_prerequisites()
-pytestmark = [
-    pytest.mark.ovn,
-    pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing)),
-]
+pytestmark = [pytest.mark.ovn, needs_ovn]
 
 NET = "net-stats"
 PORT = 8080

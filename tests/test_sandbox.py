@@ -5,14 +5,11 @@ import sys
 
 import pytest
 
-import ovn_testbed
-from conftest import ROOT
-
-_missing = ovn_testbed.missing_prerequisites()
+from conftest import ROOT, needs_ovn
 
 
 @pytest.mark.ovn
-@pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing))
+@needs_ovn
 def test_sandbox_demo_reaches_every_backend():
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "sandbox.py"), "--check",

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import ovn_testbed
+from conftest import needs_ovn
 from quantix_lb.stats.conntrack import (
     Backend,
     BackendSample,
@@ -504,7 +505,6 @@ def test_reader_failures_are_ovs_unavailable(rundir: Path) -> None:
 
 # ------------------------------------------------------------------------- real data path
 
-_missing = ovn_testbed.missing_prerequisites()
 
 NET = "net-stats"
 VIP = "10.0.0.100"
@@ -523,7 +523,7 @@ time.sleep(3600)
 
 
 @pytest.mark.ovn
-@pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing))
+@needs_ovn
 def test_real_datapath_active_and_total_per_backend() -> None:
     stack = ovn_testbed.OvnStack()
     holder = None

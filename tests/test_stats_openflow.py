@@ -23,6 +23,7 @@ import pytest
 from test_stats_conntrack import FakeVswitchd
 
 import ovn_testbed
+from conftest import needs_ovn
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb.stats.collector import StatsCollector
 from quantix_lb.stats.conntrack import Frontend, OvsUnavailable
@@ -334,7 +335,6 @@ def test_collector_reports_client_bytes_per_frontend(rundir: Path) -> None:
 
 # ------------------------------------------------------------------------- real data path
 
-_missing = ovn_testbed.missing_prerequisites()
 
 NET = "net-flows"
 VIP = "10.0.0.100"
@@ -380,7 +380,7 @@ sock.close()
 
 
 @pytest.mark.ovn
-@pytest.mark.skipif(bool(_missing), reason="OVN testbed unavailable: " + "; ".join(_missing))
+@needs_ovn
 def test_real_datapath_counts_client_bytes_once() -> None:
     stack = ovn_testbed.OvnStack()
     try:
