@@ -980,6 +980,23 @@ class LbTopology:
     extra: dict[str, Host]
 
 
+def add_lb(
+    stack: OvnStack,
+    name: str,
+    frontend: str,
+    backends: Sequence[str],
+    protocol: str,
+    network: str,
+    router: str = "lr0",
+) -> None:
+    """An OVN load balancer made by hand (not by quantix-lb), on the switch and on its
+    router as quantix-lb attaches them (the router answers ARP for the VIP)."""
+    stack.nbctl(
+        "lb-add", name, frontend, ",".join(backends), protocol,
+        "--", "ls-lb-add", network, name, "--", "lr-lb-add", router, name,
+    )  # fmt: skip
+
+
 def lb_topology(
     stack: OvnStack,
     network: str,

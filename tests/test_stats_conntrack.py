@@ -531,15 +531,12 @@ def test_real_datapath_active_and_total_per_backend() -> None:
         stack.start()
         topo = ovn_testbed.lb_topology(stack, NET, http_port=8080, udp_port=9000)
         by_ip = {b.ip: b.name for b in topo.backends}
-        tcp_backends = ",".join(f"{b.ip}:8080" for b in topo.backends)
-        udp_backends = ",".join(f"{b.ip}:9000" for b in topo.backends)
-        # On the switch and on its router, as quantix-lb attaches them (the router answers ARP).
-        stack.nbctl(
-            "lb-add", "stats-tcp", f"{VIP}:80", tcp_backends, "tcp",
-            "--", "lb-add", "stats-udp", f"{VIP}:53", udp_backends, "udp",
-            "--", "ls-lb-add", NET, "stats-tcp", "--", "ls-lb-add", NET, "stats-udp",
-            "--", "lr-lb-add", "lr0", "stats-tcp", "--", "lr-lb-add", "lr0", "stats-udp",
-        )  # fmt: skip
+        ovn_testbed.add_lb(
+            stack, "stats-tcp", f"{VIP}:80", [f"{b.ip}:8080" for b in topo.backends], "tcp", NET
+        )
+        ovn_testbed.add_lb(
+            stack, "stats-udp", f"{VIP}:53", [f"{b.ip}:9000" for b in topo.backends], "udp", NET
+        )
         stack.nbctl("--wait=hv", "sync")
 
         tcp, udp = Frontend("tcp", VIP, 80), Frontend("udp", VIP, 53)

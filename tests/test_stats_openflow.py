@@ -388,15 +388,11 @@ def test_real_datapath_counts_client_bytes_once() -> None:
         topo = ovn_testbed.lb_topology(stack, NET, http_port=8080, udp_port=9000)
         for b in topo.backends:
             b.popen(sys.executable, "-c", _SINK, str(SINK_PORT))
-        tcp_backends = ",".join(f"{b.ip}:{SINK_PORT}" for b in topo.backends)
-        udp_backends = ",".join(f"{b.ip}:9000" for b in topo.backends)
-        # On the switch and on its router, as quantix-lb attaches them.
-        stack.nbctl(
-            "lb-add", "flows-tcp", f"{VIP}:{SINK_PORT}", tcp_backends, "tcp",
-            "--", "lb-add", "flows-udp", f"{VIP}:53", udp_backends, "udp",
-            "--", "ls-lb-add", NET, "flows-tcp", "--", "ls-lb-add", NET, "flows-udp",
-            "--", "lr-lb-add", "lr0", "flows-tcp", "--", "lr-lb-add", "lr0", "flows-udp",
-        )  # fmt: skip
+        tcp_backends = [f"{b.ip}:{SINK_PORT}" for b in topo.backends]
+        ovn_testbed.add_lb(stack, "flows-tcp", f"{VIP}:{SINK_PORT}", tcp_backends, "tcp", NET)
+        ovn_testbed.add_lb(
+            stack, "flows-udp", f"{VIP}:53", [f"{b.ip}:9000" for b in topo.backends], "udp", NET
+        )
         stack.nbctl("--wait=hv", "sync")
         for b in topo.backends:
             ovn_testbed.wait_until(
