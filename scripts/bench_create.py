@@ -40,6 +40,7 @@ from pathlib import Path
 import grpc
 from ovs.db import idl as ovs_idl
 
+from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
 from quantix_lb.ovn.nb import COLUMNS, fetch_schema
@@ -58,20 +59,19 @@ def request(i: int) -> pb.CreateLoadBalancerRequest:
     return pb.CreateLoadBalancerRequest(
         name=f"bench-{i}",
         project_id="bench",
-        network_id=NET,
-        vip_address=vip(i),
-        listeners=[
-            pb.Listener(
-                protocol=pb.Listener.TCP,
-                port=80,
-                default_pool=pb.Pool(
+        spec=res.LoadBalancerSpec(
+            network_id=NET,
+            vip_address=vip(i),
+            listeners=[res.Listener(protocol=res.Listener.TCP, port=80)],
+            pools=[
+                res.Pool(
                     members=[
-                        pb.Member(address="10.0.0.10", port=8080),
-                        pb.Member(address="10.0.0.11", port=8080),
+                        res.PoolMember(address="10.0.0.10", port=8080),
+                        res.PoolMember(address="10.0.0.11", port=8080),
                     ]
-                ),
-            )
-        ],
+                )
+            ],
+        ),
     )
 
 
@@ -193,10 +193,8 @@ async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: 
                 t = time.perf_counter()
                 lb = await stub.CreateLoadBalancer(request(i))
                 latencies.append(time.perf_counter() - t)
-                if check and lb.provisioning_status != pb.Provisioning.ACTIVE:
-                    raise RuntimeError(
-                        f"create {i} answered {pb.Provisioning.Status.Name(lb.provisioning_status)}"
-                    )
+                if check and lb.status.provisioning_status != "ACTIVE":
+                    raise RuntimeError(f"create {i} answered {lb.status.provisioning_status}")
 
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -223,7 +221,7 @@ def _echo_server(port_file: str) -> None:
 
     async def serve() -> None:
         async def create(request: pb.CreateLoadBalancerRequest, context: object) -> pb.LoadBalancer:
-            return pb.LoadBalancer(id="echo", name=request.name)
+            return res.LoadBalancer(id="echo", name=request.name)
 
         handler = grpc.method_handlers_generic_handler(
             "limiquantix.network.v1.LoadBalancerService",
@@ -231,7 +229,7 @@ def _echo_server(port_file: str) -> None:
                 "CreateLoadBalancer": grpc.unary_unary_rpc_method_handler(
                     create,
                     request_deserializer=pb.CreateLoadBalancerRequest.FromString,
-                    response_serializer=pb.LoadBalancer.SerializeToString,
+                    response_serializer=res.LoadBalancer.SerializeToString,
                 )
             },
         )

@@ -92,14 +92,19 @@ def run_batch(args: argparse.Namespace, results: dict[str, dict[str, list[float]
                       "--node-id", "hc")  # fmt: skip
         http = httpx.Client(base_url=server.http_url, timeout=10)
         members = [{"address": b.ip, "port": 8080} for b in backends]
-        monitor = {"type": "HTTP", "delay": DELAY, "timeout": TIMEOUT, "max_retries": RETRIES}
+        monitor = {
+            "type": "HTTP",
+            "delay_ms": round(DELAY * 1000),
+            "timeout_ms": round(TIMEOUT * 1000),
+            "max_retries": RETRIES,
+        }
         pool = {"members": members, "health_monitor": monitor}
         listeners = [{"protocol": "HTTP", "port": 80, "default_pool": pool}]
         body = {"project_id": "bench", "network_id": NET, "vip_address": OURS, "listeners": listeners}
         lb = http.post("/api/v1/load-balancers", json=body).json()
 
         def statuses() -> set[str]:
-            pool = http.get(f"/api/v1/load-balancers/{lb['id']}").json()["listeners"][0]["default_pool"]
+            pool = http.get(f"/api/v1/load-balancers/{lb['id']}").json()["spec"]["pools"][0]
             return {m["operating_status"] for m in pool["members"]}
 
         def monitor_status(ip: str) -> str:
@@ -107,7 +112,7 @@ def run_batch(args: argparse.Namespace, results: dict[str, dict[str, list[float]
             return next((fields[i + 1] for i, v in enumerate(fields[:-1]) if v == ip), "")
 
         victim = backends[1]
-        ours_row = f"qlb-{lb['listeners'][0]['id']}"
+        ours_row = f"qlb-{lb['spec']['listeners'][0]['id']}"
 
         def ours_removed() -> float | None:
             vips = stack.nbctl("get", "load_balancer", ours_row, "vips")

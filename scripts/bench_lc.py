@@ -323,8 +323,10 @@ class Bench:
         resp = self.http.post("/api/v1/load-balancers", json=body)
         resp.raise_for_status()
         lb = resp.json()
-        if lb["provisioning_status"] != "ACTIVE":
-            raise RuntimeError(f"{vip}: {lb['provisioning_status']} {lb.get('status_reason', '')}")
+        if lb["status"]["provisioning_status"] != "ACTIVE":
+            raise RuntimeError(
+                f"{vip}: {lb['status']['provisioning_status']} {lb['status']['error_message']}"
+            )
         names = {b.name for b in self.backends}
         ovn_testbed.wait_until(
             lambda: self.client.run(sys.executable, "-c", _PROBE, vip, str(PORT)).stdout.strip() in names,
@@ -381,7 +383,7 @@ class Bench:
 
     def backend_list(self, lb: dict) -> list[int]:
         """Entries per backend in the LB's OVN vips value, as the controller last wrote it."""
-        name = f"qlb-{lb['listeners'][0]['id']}"
+        name = f"qlb-{lb['spec']['listeners'][0]['id']}"
         vips = self.stack.nbctl("--bare", "--columns=vips", "find", "load_balancer", f"name={name}")
         return [vips.count(f"{b.ip}:{PORT}") for b in self.backends]
 
@@ -392,8 +394,7 @@ class Bench:
         after = self.all_established()
         resp.raise_for_status()
         stats = resp.json()
-        by_id = {m["id"]: m["address"] for m in lb["listeners"][0]["default_pool"]["members"]}
-        api = {by_id[m["member_id"]]: int(m.get("connections", 0)) for m in stats["listeners"][0]["members"]}
+        api = {m["address"]: int(m.get("active_connections", 0)) for m in stats["member_stats"]}
         age = None
         if stats.get("sampled_at"):
             sampled = datetime.datetime.fromisoformat(stats["sampled_at"].replace("Z", "+00:00"))

@@ -83,7 +83,7 @@ def main() -> int:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(request, timeout=10) as resp:
             lb = json.load(resp)
-        print(f"\nload balancer {lb['id']} is {lb['provisioning_status']} on VIP {VIP}:80")
+        print(f"\nload balancer {lb['id']} is {lb['status']['provisioning_status']} on VIP {VIP}:80")
         print("\nTry:")
         print(f"  ip netns exec {client.netns} curl -s http://{VIP}/      # answered by web1, web2 or web3")
         print(f"  curl -s {api}/api/v1/load-balancers/{lb['id']}")

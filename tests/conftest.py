@@ -287,25 +287,6 @@ class Watcher:
             self._thread.join(5)
 
 
-def config_only(lb):  # (pb.LoadBalancer) -> pb.LoadBalancer
-    """The load balancer without its statuses and status reasons, at every level: what a
-    client asked for, to compare a pending state with the realized one."""
-    from limiquantix.network.v1 import network_service_pb2 as pb
-
-    out = pb.LoadBalancer()
-    out.CopyFrom(lb)
-    for msg in (
-        out,
-        *out.listeners,
-        *(li.default_pool for li in out.listeners),
-        *(m for li in out.listeners for m in li.default_pool.members),
-    ):
-        for name in ("provisioning_status", "operating_status", "status_reason"):
-            if name in msg.DESCRIPTOR.fields_by_name:
-                msg.ClearField(name)
-    return out
-
-
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
     """Polls until predicate() is truthy and returns it; fails with `what` at the deadline."""
     deadline = time.monotonic() + timeout

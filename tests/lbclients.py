@@ -19,12 +19,13 @@ import grpc
 import httpx
 import pytest
 from connectrpc.errors import ConnectError
-from google.protobuf import any_pb2, empty_pb2, json_format
+from google.protobuf import any_pb2, empty_pb2, json_format, message_factory
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from conftest import Server
+from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceClientSync
 
@@ -52,6 +53,9 @@ REST_ROUTES: dict[str, tuple[str, str, str | None]] = {
     "AddListener": ("POST", "/api/v1/load-balancers/{load_balancer_id}/listeners", "listener"),
     "UpdateListener": ("PUT", "/api/v1/load-balancers/{load_balancer_id}/listeners/{listener_id}", "*"),
     "RemoveListener": ("DELETE", "/api/v1/load-balancers/{load_balancer_id}/listeners/{listener_id}", None),
+    "AddPool": ("POST", "/api/v1/load-balancers/{load_balancer_id}/pools", "pool"),
+    "UpdatePool": ("PUT", "/api/v1/load-balancers/{load_balancer_id}/pools/{pool_id}", "*"),
+    "RemovePool": ("DELETE", "/api/v1/load-balancers/{load_balancer_id}/pools/{pool_id}", None),
     "AddPoolMember": ("POST", "/api/v1/load-balancers/{load_balancer_id}/pools/{pool_id}/members", "member"),
     "UpdatePoolMember": (
         "PUT",
@@ -92,12 +96,7 @@ def snake(name: str) -> str:
 
 
 def output_of(rpc: str) -> type[Message]:
-    return {
-        "LoadBalancer": pb.LoadBalancer,
-        "ListLoadBalancersResponse": pb.ListLoadBalancersResponse,
-        "LoadBalancerStats": pb.LoadBalancerStats,
-        "Empty": empty_pb2.Empty,
-    }[SERVICE.methods_by_name[rpc].output_type.name]
+    return message_factory.GetMessageClass(SERVICE.methods_by_name[rpc].output_type)
 
 
 def _bad_request(details: Any) -> tuple[tuple[str, str], ...]:
@@ -251,9 +250,9 @@ def open_all(srv: Server) -> Iterator[dict[str, Transport]]:
             client.close()
 
 
-def all_load_balancers(srv: Server, project_id: str = "") -> list[pb.LoadBalancer]:
+def all_load_balancers(srv: Server, project_id: str = "") -> list[res.LoadBalancer]:
     """Every stored load balancer (of a project), read over gRPC."""
-    found: list[pb.LoadBalancer] = []
+    found: list[res.LoadBalancer] = []
     token = ""
     while True:
         page = srv.stub.ListLoadBalancers(

@@ -18,7 +18,10 @@ import pytest
 from connectrpc.errors import ConnectError
 from google.protobuf import json_format
 
+from builders import create_request as request_of
+from builders import pool_json, pool_of, spec_body
 from conftest import QUANTIX_LB, ROOT, Server, Watcher, bearer
+from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceClientSync
 from quantix_lb.auth import Authenticator, Principal
@@ -56,6 +59,9 @@ REST: dict[str, tuple[str, Callable[[Any], str], str | None]] = {
     "AddListener": ("POST", lambda r: f"{LB}/{r.load_balancer_id}/listeners", "listener"),
     "UpdateListener": ("PUT", lambda r: f"{LB}/{r.load_balancer_id}/listeners/{r.listener_id}", "*"),
     "RemoveListener": ("DELETE", lambda r: f"{LB}/{r.load_balancer_id}/listeners/{r.listener_id}", None),
+    "AddPool": ("POST", lambda r: f"{LB}/{r.load_balancer_id}/pools", "pool"),
+    "UpdatePool": ("PUT", lambda r: f"{LB}/{r.load_balancer_id}/pools/{r.pool_id}", "*"),
+    "RemovePool": ("DELETE", lambda r: f"{LB}/{r.load_balancer_id}/pools/{r.pool_id}", None),
     "AddPoolMember": ("POST", lambda r: f"{LB}/{r.load_balancer_id}/pools/{r.pool_id}/members", "member"),
     "UpdatePoolMember": (
         "PUT",
@@ -125,7 +131,7 @@ class Client:
             assert resp.headers["content-type"].startswith("application/json"), resp.text
             err = resp.json()
             raise Failure(err["code"], err["message"], resp.status_code)
-        output = OUTPUT.get(rpc, pb.LoadBalancer)
+        output = OUTPUT.get(rpc, res.LoadBalancer)
         if output is None:
             assert resp.status_code == 204
             return None
@@ -151,22 +157,15 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def create_request(project_id: str, network_id: str, vip: str = "10.1.0.10") -> pb.CreateLoadBalancerRequest:
-    return pb.CreateLoadBalancerRequest(
-        name="lb",
-        project_id=project_id,
+    """One TCP:80 listener on a round-robin pool of one member."""
+    body = spec_body(
+        pools=[pool_json("10.1.0.20", algorithm="ROUND_ROBIN")],
         network_id=network_id,
         vip_address=vip,
-        listeners=[
-            pb.Listener(
-                protocol=pb.Listener.TCP,
-                port=80,
-                default_pool=pb.Pool(
-                    algorithm=pb.Pool.ROUND_ROBIN,
-                    members=[pb.Member(address="10.1.0.20", port=8080)],
-                ),
-            )
-        ],
+        name="lb",
+        project_id=project_id,
     )
+    return request_of(body)
 
 
 def admin(srv: Server) -> Client:
@@ -209,7 +208,7 @@ def test_bad_credentials_are_unauthenticated(auth_server: Server, transport: str
             assert err.http_status == 401
     # Nothing was created by the refused Create.
     listed = admin(auth_server)("ListLoadBalancers", pb.ListLoadBalancersRequest(page_size=1000))
-    assert all(lb.network_id != calls[2][1].network_id for lb in listed.load_balancers)
+    assert all(lb.spec.network_id != calls[2][1].spec.network_id for lb in listed.load_balancers)
 
 
 def test_rest_unauthenticated_body_is_json(auth_server: Server):
@@ -241,10 +240,10 @@ def test_scheme_is_case_insensitive(auth_server: Server, transport: str):
 # --- isolation --------------------------------------------------------------------
 
 
-def _mutations(lb: pb.LoadBalancer) -> list[tuple[str, Any]]:
+def _mutations(lb: res.LoadBalancer) -> list[tuple[str, Any]]:
     """Every RPC that names a load balancer, aimed at `lb` with otherwise valid arguments."""
-    listener = lb.listeners[0]
-    pool = listener.default_pool
+    listener = lb.spec.listeners[0]
+    pool = pool_of(lb, listener)
     member = pool.members[0]
     ids = {"load_balancer_id": lb.id}
     return [
@@ -255,15 +254,22 @@ def _mutations(lb: pb.LoadBalancer) -> list[tuple[str, Any]]:
             "AddListener",
             pb.AddListenerRequest(
                 **ids,
-                listener=pb.Listener(
-                    protocol=pb.Listener.UDP, port=53, default_pool=pb.Pool(algorithm=pb.Pool.ROUND_ROBIN)
+                listener=res.Listener(
+                    protocol=res.Listener.UDP, port=53, default_pool=res.Pool(algorithm=res.Pool.ROUND_ROBIN)
                 ),
             ),
         ),
         ("UpdateListener", pb.UpdateListenerRequest(**ids, listener_id=listener.id, name="hijacked")),
+        ("AddPool", pb.AddPoolRequest(**ids, pool=res.Pool(name="extra", algorithm=res.Pool.SOURCE_IP))),
+        (
+            "UpdatePool",
+            pb.UpdatePoolRequest(**ids, pool_id=pool.id, algorithm=res.Pool.LEAST_CONNECTIONS),
+        ),
         (
             "AddPoolMember",
-            pb.AddPoolMemberRequest(**ids, pool_id=pool.id, member=pb.Member(address="10.1.0.99", port=81)),
+            pb.AddPoolMemberRequest(
+                **ids, pool_id=pool.id, member=res.PoolMember(address="10.1.0.99", port=81)
+            ),
         ),
         (
             "UpdatePoolMember",
@@ -271,6 +277,8 @@ def _mutations(lb: pb.LoadBalancer) -> list[tuple[str, Any]]:
         ),
         ("RemovePoolMember", pb.RemovePoolMemberRequest(**ids, pool_id=pool.id, member_id=member.id)),
         ("RemoveListener", pb.RemoveListenerRequest(**ids, listener_id=listener.id)),
+        # The listener is gone, so its pool is free to go.
+        ("RemovePool", pb.RemovePoolRequest(**ids, pool_id=pool.id)),
         ("DeleteLoadBalancer", pb.DeleteLoadBalancerRequest(id=lb.id)),
     ]
 
@@ -291,6 +299,10 @@ def test_other_projects_load_balancer_is_not_found(auth_server: Server, transpor
     lb_b = admin(auth_server)("CreateLoadBalancer", create_request("proj-b", network))
     as_a = Client(auth_server, transport, bearer("tok-a"))
 
+    # Every RPC that names a load balancer is tried.
+    methods = {m.name for m in pb.DESCRIPTOR.services_by_name["LoadBalancerService"].methods}
+    unnamed = {"CreateLoadBalancer", "ListLoadBalancers", "WatchLoadBalancers"}
+    assert {rpc for rpc, _ in _mutations(lb_b)} == methods - unnamed
     for rpc, req in _mutations(lb_b):
         foreign = failure(lambda rpc=rpc, req=req: as_a(rpc, req))
         missing = failure(lambda rpc=rpc, req=req: as_a(rpc, _retarget(req, MISSING_ID)))

@@ -25,7 +25,9 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
+from builders import pool_of
 from conftest import SEED_BODY, Server
+from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 
 NBCTL = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
@@ -131,28 +133,33 @@ def wait_for(check: Callable[[], T], timeout: float, what: str) -> tuple[T, floa
 # --- the API side -------------------------------------------------------------------------
 
 
-def create_seed(srv: Server, **fields: Any) -> pb.LoadBalancer:
-    body = copy.deepcopy(SEED_BODY) | fields
+def create(srv: Server, body: dict[str, Any]) -> res.LoadBalancer:
     lb = srv.stub.CreateLoadBalancer(json_format.ParseDict(body, pb.CreateLoadBalancerRequest()), timeout=10)
-    assert lb.provisioning_status == pb.Provisioning.ACTIVE
+    assert lb.status.provisioning_status == "ACTIVE", lb.status
     return lb
 
 
-def get(srv: Server, lb_id: str) -> pb.LoadBalancer:
+def create_seed(srv: Server, **fields: Any) -> res.LoadBalancer:
+    """The design document's body (the flat shorthand, default_pool inline)."""
+    return create(srv, copy.deepcopy(SEED_BODY) | fields)
+
+
+def get(srv: Server, lb_id: str) -> res.LoadBalancer:
     return srv.stub.GetLoadBalancer(pb.GetLoadBalancerRequest(id=lb_id), timeout=10)
 
 
-def update_member(srv: Server, lb: pb.LoadBalancer, index: int, **fields: Any) -> pb.LoadBalancer:
-    pool = lb.listeners[0].default_pool
+def update_member(srv: Server, lb: res.LoadBalancer, index: int, **fields: Any) -> res.LoadBalancer:
+    """UpdatePoolMember on member `index` of the first pool."""
+    target = lb.spec.pools[0]
     req = json_format.ParseDict(fields, pb.UpdatePoolMemberRequest())
-    req.load_balancer_id, req.pool_id, req.member_id = lb.id, pool.id, pool.members[index].id
+    req.load_balancer_id, req.pool_id, req.member_id = lb.id, target.id, target.members[index].id
     after = srv.stub.UpdatePoolMember(req, timeout=10)
-    assert after.provisioning_status == pb.Provisioning.ACTIVE
+    assert after.status.provisioning_status == "ACTIVE", after.status
     return after
 
 
-def expected_row(lb: pb.LoadBalancer, listener: int = 0, **columns: Any) -> dict[str, Any]:
-    li = lb.listeners[listener]
+def expected_row(lb: res.LoadBalancer, listener: int = 0, **columns: Any) -> dict[str, Any]:
+    li = lb.spec.listeners[listener]
     row = {
         "name": f"qlb-{li.id}",
         "protocol": "tcp",
@@ -164,7 +171,7 @@ def expected_row(lb: pb.LoadBalancer, listener: int = 0, **columns: Any) -> dict
             "quantix:lb-id": lb.id,
             "quantix:listener-id": li.id,
             "quantix:project-id": lb.project_id,
-            "quantix:network-id": lb.network_id,
+            "quantix:network-id": lb.spec.network_id,
         },
     }
     return row | columns
@@ -180,8 +187,10 @@ def test_seed_load_balancer_becomes_an_owned_row_on_its_network(server: Server) 
     with httpx.Client(base_url=server.http_url, timeout=15) as http:
         created = http.post("/api/v1/load-balancers", json=SEED_BODY)
     assert created.status_code == 201, created.text
-    lb = json_format.ParseDict(created.json(), pb.LoadBalancer())
-    assert lb.provisioning_status == pb.Provisioning.ACTIVE
+    lb = json_format.ParseDict(created.json(), res.LoadBalancer())
+    assert lb.status.provisioning_status == "ACTIVE"
+    # The inline default_pool became the load balancer's one pool, which the listener names.
+    assert [p.id for p in lb.spec.pools] == [lb.spec.listeners[0].default_pool_id]
 
     # The unknown network became a Logical_Switch marked as ours ...
     (ls,) = nb.switches()
@@ -190,7 +199,7 @@ def test_seed_load_balancer_becomes_an_owned_row_on_its_network(server: Server) 
     # ... carrying the one Load_Balancer row of the one listener.
     (row,) = nb.lbs()
     assert content(row) == expected_row(lb)
-    assert row["name"] == f"qlb-{lb.listeners[0].id}"
+    assert row["name"] == f"qlb-{lb.spec.listeners[0].id}"
     assert row["vips"] == {"192.168.1.100:80": "10.0.0.10:8080,10.0.0.11:8080"}
     assert as_set(ls["load_balancer"]) == {row["_uuid"]}
 
@@ -219,26 +228,26 @@ def test_members_weights_and_admin_states_shape_the_vips(server: Server) -> None
     assert vips_and_options() == (f"{M1},{M2},{M2},{M2}", {})
 
     # Members that may not take new connections are not listed.
-    update_member(server, lb, 0, admin_state="DRAIN")
+    update_member(server, lb, 0, drain=True)
     assert vips_and_options() == (M2, {})
-    update_member(server, lb, 0, admin_state="ONLINE", weight=0)
+    update_member(server, lb, 0, drain=False, weight=0)
     assert vips_and_options() == (M2, {})
     update_member(server, lb, 0, weight=1)
     assert vips_and_options() == (f"{M1},{M2},{M2},{M2},{M2},{M2},{M2}", {})
 
-    pool = lb.listeners[0].default_pool
+    pool = pool_of(lb)
     after = server.stub.RemovePoolMember(
         pb.RemovePoolMemberRequest(load_balancer_id=lb.id, pool_id=pool.id, member_id=pool.members[0].id),
         timeout=10,
     )
-    assert after.provisioning_status == pb.Provisioning.ACTIVE
+    assert after.status.provisioning_status == "ACTIVE"
     assert vips_and_options() == (M2, {})
 
     # No eligible member left: the VIP rejects instead of silently dropping.
     lb = after
-    update_member(server, lb, 0, admin_state="OFFLINE")
+    update_member(server, lb, 0, admin_state_up=False)
     assert vips_and_options() == ("", {"reject": "true"})
-    update_member(server, lb, 0, admin_state="ONLINE")
+    update_member(server, lb, 0, admin_state_up=True)
     assert vips_and_options() == (M2, {})
     server.stub.RemovePoolMember(
         pb.RemovePoolMemberRequest(load_balancer_id=lb.id, pool_id=pool.id, member_id=pool.members[1].id),
@@ -247,11 +256,84 @@ def test_members_weights_and_admin_states_shape_the_vips(server: Server) -> None
     assert vips_and_options() == ("", {"reject": "true"})
     server.stub.AddPoolMember(
         pb.AddPoolMemberRequest(
-            load_balancer_id=lb.id, pool_id=pool.id, member=pb.Member(address="10.0.0.10", port=8080)
+            load_balancer_id=lb.id, pool_id=pool.id, member=res.PoolMember(address="10.0.0.10", port=8080)
         ),
         timeout=10,
     )
     assert vips_and_options() == (M1, {})
+
+
+def test_a_pool_shared_by_two_listeners_fills_both_rows(server: Server) -> None:
+    """One pool behind TCP 80 and TCP 8080 (the spec form, default_pool_id naming the
+    pool): one row per listener, both listing the pool; a change of the pool changes
+    both rows in place; pointing one listener at another pool changes only its row."""
+    nb = Nb(server)
+    m3 = "10.0.0.12:8080"
+    lb = create(
+        server,
+        {
+            "name": "shared",
+            "project_id": "proj-123",
+            "spec": {
+                "network_id": "net-456",
+                "vip_address": "192.168.1.100",
+                "listeners": [
+                    {"name": "http", "protocol": "TCP", "port": 80, "default_pool_id": "web"},
+                    {"name": "alt", "protocol": "TCP", "port": 8080, "default_pool_id": "web"},
+                ],
+                "pools": [
+                    {"name": "web", "members": [
+                        {"address": "10.0.0.10", "port": 8080}, {"address": "10.0.0.11", "port": 8080}]},
+                    {"name": "spare", "members": [{"address": "10.0.0.12", "port": 8080}]},
+                ],
+            },
+        },
+    )  # fmt: skip
+    web, spare = lb.spec.pools
+    assert [li.default_pool_id for li in lb.spec.listeners] == [web.id, web.id]
+    alt_vip = "192.168.1.100:8080"
+
+    def rows() -> dict[str, dict[str, Any]]:
+        """Listener index -> its owned row."""
+        by_listener = {r["external_ids"]["quantix:listener-id"]: r for r in nb.owned()}
+        assert len(by_listener) == len(nb.owned())
+        return {i: by_listener[li.id] for i, li in enumerate(lb.spec.listeners) if li.id in by_listener}
+
+    first = rows()
+    assert content(first[0]) == expected_row(lb, 0)
+    assert content(first[1]) == expected_row(lb, 1, vips={alt_vip: f"{M1},{M2}"})
+    assert nb.attached("net-456") == {first[0]["_uuid"], first[1]["_uuid"]}
+
+    # A member of the shared pool changes: both rows follow, in place.
+    lb = update_member(server, lb, 1, weight=3)
+    now = rows()
+    assert {i: r["_uuid"] for i, r in now.items()} == {i: r["_uuid"] for i, r in first.items()}
+    assert now[0]["vips"] == {VIP: f"{M1},{M2},{M2},{M2}"}
+    assert now[1]["vips"] == {alt_vip: f"{M1},{M2},{M2},{M2}"}
+
+    # The 8080 listener moves to the other pool: only its row changes.
+    lb = server.stub.UpdateListener(
+        pb.UpdateListenerRequest(
+            load_balancer_id=lb.id, listener_id=lb.spec.listeners[1].id, default_pool_id=spare.id
+        ),
+        timeout=10,
+    )
+    assert lb.status.provisioning_status == "ACTIVE"
+    assert [li.default_pool_id for li in lb.spec.listeners] == [web.id, spare.id]
+    moved = rows()
+    assert content(moved[0]) == content(now[0])
+    assert content(moved[1]) == expected_row(lb, 1, vips={alt_vip: m3})
+    assert moved[1]["_uuid"] == now[1]["_uuid"]
+
+    # Removing the 80 listener removes its row only; its pool stays on the load balancer.
+    lb = server.stub.RemoveListener(
+        pb.RemoveListenerRequest(load_balancer_id=lb.id, listener_id=lb.spec.listeners[0].id), timeout=10
+    )
+    assert [p.id for p in lb.spec.pools] == [web.id, spare.id]
+    (left,) = nb.owned()
+    assert left["_uuid"] == moved[1]["_uuid"]
+    assert content(left) == expected_row(lb, 0, vips={alt_vip: m3})
+    assert nb.attached("net-456") == {left["_uuid"]}
 
 
 def test_delete_leaves_no_owned_row(server: Server) -> None:
@@ -361,7 +443,7 @@ def test_foreign_rows_are_never_touched(server: Server) -> None:
     # In one transaction, by hand: a foreign row on our switch (even named like ours), and an
     # orphan that carries our marker for a load balancer that does not exist.
     nb.ctl(
-        "--id=@f", "create", "Load_Balancer", f"name=qlb-{lb.listeners[0].id}", "protocol=tcp",
+        "--id=@f", "create", "Load_Balancer", f"name=qlb-{lb.spec.listeners[0].id}", "protocol=tcp",
         'vips={"192.168.1.100:81"="10.9.9.9:81"}', "external_ids:team=ops",
         "--", "add", "Logical_Switch", "net-456", "load_balancer", "@f",
         "--", "--id=@o", "create", "Load_Balancer", "name=qlb-orphan", "protocol=tcp",
@@ -372,7 +454,7 @@ def test_foreign_rows_are_never_touched(server: Server) -> None:
     )  # fmt: skip
     (foreign,) = [r for r in nb.lbs() if r["external_ids"] == {"team": "ops"}]
     assert content(foreign) == {
-        "name": f"qlb-{lb.listeners[0].id}",
+        "name": f"qlb-{lb.spec.listeners[0].id}",
         "protocol": "tcp",
         "vips": {"192.168.1.100:81": "10.9.9.9:81"},
         "options": {},
@@ -471,7 +553,7 @@ def test_restart_keeps_rows_and_reconciles_what_changed_meanwhile(server: Server
     assert len(nb.lbs()) == 2
     assert [s["name"] for s in nb.switches()] == ["net-456"]
     assert wait_for(lambda: get(server, lb.id) == lb, REPAIR_WITHIN, "ACTIVE after restart")
-    assert lb.provisioning_status == pb.Provisioning.ACTIVE
+    assert lb.status.provisioning_status == "ACTIVE"
 
 
 def test_a_killed_realizer_process_is_restarted_and_converges(server: Server) -> None:
@@ -493,7 +575,7 @@ def test_a_killed_realizer_process_is_restarted_and_converges(server: Server) ->
     nb.ctl("lb-del", row["_uuid"])  # while no realizer runs
     wait_for(lambda: len(realizer_pids()) == 2 or None, 10, "a new realizer process")
     second = create_seed(server, vip_address="192.168.1.101")
-    assert second.provisioning_status == pb.Provisioning.ACTIVE
+    assert second.status.provisioning_status == "ACTIVE"
     every = sorted([first.id, kept.id, second.id])
     wait_for(
         lambda: sorted(r["external_ids"]["quantix:lb-id"] for r in nb.owned()) == every or None,

@@ -1,6 +1,8 @@
-"""generated/ must match proto/, and the proto must pass buf lint."""
+"""generated/ must match proto/ (both trees: the cloud's limiquantix.network.v1 and our own
+quantix.lb.v1), and the proto must pass buf lint."""
 
 import filecmp
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,10 +10,35 @@ from pathlib import Path
 from conftest import ROOT
 
 BUF = ROOT / ".venv" / "bin" / "buf"
+# The proto trees generated/ is made from, and what each must yield.
+TREES = ("limiquantix", "quantix")
+EXPECTED = {
+    Path("limiquantix/network/v1/network_pb2.py"),
+    Path("limiquantix/network/v1/network_pb2.pyi"),
+    Path("limiquantix/network/v1/network_service_pb2.py"),
+    Path("limiquantix/network/v1/network_service_pb2.pyi"),
+    Path("limiquantix/network/v1/network_service_pb2_grpc.py"),
+    Path("limiquantix/network/v1/network_service_connect.py"),
+    Path("quantix/lb/v1/health_worker_pb2.py"),
+    Path("quantix/lb/v1/health_worker_pb2.pyi"),
+    Path("quantix/lb/v1/health_worker_pb2_grpc.py"),
+    Path("quantix/lb/v1/health_worker_connect.py"),
+}
 
 
-def _buf(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BUF), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def _buf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BUF), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def _files(tree: Path) -> list[Path]:
+    return sorted(
+        p.relative_to(tree) for p in tree.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def _stale(fresh: Path, committed: Path) -> list[str]:
+    """Files of `committed` whose content differs from `fresh` (same file lists assumed)."""
+    return [str(f) for f in _files(fresh) if not filecmp.cmp(fresh / f, committed / f, shallow=False)]
 
 
 def test_buf_lint_passes():
@@ -19,16 +46,58 @@ def test_buf_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_every_proto_tree_is_generated():
+    protos = {p.relative_to(ROOT / "proto") for p in (ROOT / "proto").rglob("*.proto")}
+    ours = {p for p in protos if p.parts[0] in TREES}
+    assert {p.parts[0] for p in ours} == set(TREES), protos
+    # Each of our protos has its module in generated/ (google/ is vendored: its modules come
+    # from googleapis-common-protos).
+    generated = set(_files(ROOT / "generated"))
+    for proto in ours:
+        assert proto.with_name(proto.stem + "_pb2.py") in generated, proto
+    assert generated >= EXPECTED, sorted(EXPECTED - generated)
+    assert {p.parts[0] for p in generated} == set(TREES), "generated/ holds only our two trees"
+
+
 def test_generated_code_is_current(tmp_path: Path):
     result = _buf("generate", "--output", str(tmp_path))
     assert result.returncode == 0, result.stderr
     fresh = tmp_path / "generated"
     committed = ROOT / "generated"
-    fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
-    committed_files = sorted(
-        p.relative_to(committed) for p in committed.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-    )
-    assert fresh_files == committed_files, "generated/ has other files; run scripts/gen-proto"
-    stale = [str(f) for f in fresh_files if not filecmp.cmp(fresh / f, committed / f, shallow=False)]
+    fresh_files = _files(fresh)
+    assert set(fresh_files) >= EXPECTED, "buf.gen.yaml must generate both proto trees"
+    assert fresh_files == _files(committed), "generated/ has other files; run scripts/gen-proto"
+    stale = _stale(fresh, committed)
     assert not stale, f"generated/ is stale against proto/ ({stale}); run scripts/gen-proto"
-    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_gen_proto_regenerates_both_trees_and_drops_leftovers(tmp_path: Path):
+    """scripts/gen-proto, run on a copy of the repository whose generated/ has a stale and a
+    left-over module in each tree, gives exactly the committed generated/."""
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("buf.yaml", "buf.gen.yaml"):
+        shutil.copy2(ROOT / name, work / name)
+    for name in ("proto", "scripts", "generated"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    for tree, module in (
+        ("limiquantix", "network/v1/network_pb2.py"),
+        ("quantix", "lb/v1/health_worker_pb2.py"),
+    ):
+        (work / "generated" / tree / module).write_text("# stale\n")
+        leftover = work / "generated" / tree / "old" / "v0" / "gone_pb2.py"
+        leftover.parent.mkdir(parents=True)
+        leftover.write_text("# from a proto that no longer exists\n")
+    result = subprocess.run(
+        ["sh", str(work / "scripts" / "gen-proto")],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    regenerated = work / "generated"
+    assert _files(regenerated) == _files(ROOT / "generated")
+    assert not _stale(regenerated, ROOT / "generated")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import os
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
@@ -18,7 +22,15 @@ from typing import Any
 
 import pytest
 
-from quantix_lb.health.checks import ProbeResult, Target, parse_expected_codes, probe, start_probe
+from quantix_lb.health.checks import (
+    PING_PAYLOAD,
+    ProbeResult,
+    Target,
+    _checksum,
+    parse_expected_codes,
+    probe,
+    start_probe,
+)
 from quantix_lb.health.scheduler import COALESCE, Prober
 from quantix_lb.health.state import MemberHealth
 
@@ -200,7 +212,8 @@ def test_parse_expected_codes() -> None:
 def test_target_rejects_what_could_not_be_probed_safely() -> None:
     good = target("127.0.0.1", 80, "HTTP")
     for bad in (
-        {"type": "PING"},
+        {"type": "ICMP"},
+        {"type": "ping"},
         {"address": "example.com"},
         {"port": 0},
         {"timeout": 0},
@@ -216,6 +229,7 @@ def test_target_rejects_what_could_not_be_probed_safely() -> None:
             replace(good, **bad)
     # HTTP-only fields are not judged for other types.
     assert replace(good, type="TCP", expected_codes="").type == "TCP"
+    assert replace(good, type="PING", url_path="x", expected_codes="").type == "PING"
 
 
 # -- TCP -------------------------------------------------------------------------------------
@@ -338,6 +352,113 @@ def test_udp_silence_until_the_timeout_is_up(servers: Servers) -> None:
     assert 0.2 <= result.latency < 0.2 + 0.1
 
 
+# -- PING ------------------------------------------------------------------------------------
+
+
+def test_checksum_known_vectors() -> None:
+    # RFC 1071, section 3: the one's-complement sum of 0001 f203 f4f5 f6f7 is ddf2.
+    assert _checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0xFFFF - 0xDDF2 == 0x220D
+    # A captured echo request (Windows ping: id 1, seq 1, "abc...wabc...i") carries 4d5a.
+    windows = bytes.fromhex("0800000000010001") + b"abcdefghijklmnopqrstuvwabcdefghi"
+    assert _checksum(windows) == 0x4D5A
+    # An odd length is padded with a zero byte at the end; the carry wraps around.
+    assert _checksum(b"\x01") == _checksum(b"\x01\x00") == 0xFEFF
+    assert _checksum(b"\xff\xff\xff\xff") == 0x0000
+    assert _checksum(b"") == 0xFFFF
+    # A receiver's check: a packet with its checksum in place sums to zero.
+    packet = bytes.fromhex("08000000beef0007") + PING_PAYLOAD
+    filled = packet[:2] + _checksum(packet).to_bytes(2, "big") + packet[4:]
+    assert _checksum(filled) == 0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_ping_loopback_answers(host: str) -> None:
+    result = run(probe(target(host, 1, "PING", timeout=2.0)))
+    assert result == ProbeResult(True, "echo reply", result.latency)
+    assert result.latency < 1.0
+
+
+# Runs one PING probe where it is started (inside a namespace) and prints the result and
+# the kinds of ICMP socket the probe opened.
+_PING_PROBE = """
+import asyncio, json, socket, sys
+from quantix_lb.health import checks
+
+opened = []
+
+class Recording(socket.socket):
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        super().__init__(family, type, proto, fileno)
+        if proto in (socket.IPPROTO_ICMP, socket.IPPROTO_ICMPV6):
+            opened.append("raw" if type == socket.SOCK_RAW else "ping")
+
+socket.socket = Recording
+address, timeout = sys.argv[1], float(sys.argv[2])
+t = checks.Target("ping", address, 1, "PING", delay=1.0, timeout=timeout, max_retries=1, healthy_threshold=1)
+r = asyncio.run(checks.probe(t))
+print(json.dumps({"ok": r.ok, "reason": r.reason, "latency": r.latency, "sockets": opened}))
+"""
+
+
+class Netns:
+    """A network namespace of the test's own with only lo, up."""
+
+    def __init__(self) -> None:
+        self.name = f"qlbt-ping-{uuid.uuid4().hex[:8]}"
+
+    def sh(self, *cmd: str) -> str:
+        done = subprocess.run(
+            ["ip", "netns", "exec", self.name, *cmd], capture_output=True, text=True, timeout=DEADLINE
+        )
+        assert done.returncode == 0, f"{cmd}: {done.stderr}"
+        return done.stdout
+
+    def sysctl(self, name: str, value: str) -> None:
+        self.sh("sysctl", "-q", "-w", f"{name}={value}")
+        assert self.sh("sysctl", "-n", name).split() == value.split()
+
+    def probe(self, address: str, timeout: float) -> dict[str, Any]:
+        return json.loads(self.sh(sys.executable, "-c", _PING_PROBE, address, str(timeout)))
+
+
+@pytest.fixture
+def netns() -> Iterator[Netns]:
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("sysctl") is None:
+        pytest.skip("needs root with ip and sysctl to make a network namespace")
+    ns = Netns()
+    subprocess.run(["ip", "netns", "add", ns.name], check=True, capture_output=True)
+    try:
+        subprocess.run(["ip", "-n", ns.name, "link", "set", "lo", "up"], check=True, capture_output=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns.name], check=False, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    ("ping_group_range", "socket_kind"),
+    # Ping sockets refused to every group (the kernel's default): the raw-socket fallback.
+    [("1 0", "raw"), ("0 2147483647", "ping")],
+)
+@pytest.mark.parametrize(
+    ("host", "ignore_echo"),
+    [("127.0.0.1", "net.ipv4.icmp_echo_ignore_all"), ("::1", "net.ipv6.icmp.echo_ignore_all")],
+)
+def test_ping_without_reply_fails_at_its_timeout(
+    netns: Netns, host: str, ignore_echo: str, ping_group_range: str, socket_kind: str
+) -> None:
+    netns.sysctl("net.ipv4.ping_group_range", ping_group_range)
+    # The namespace answers echo requests, on the socket kind the system allows.
+    up = netns.probe(host, 2.0)
+    assert (up["ok"], up["reason"], up["sockets"]) == (True, "echo reply", [socket_kind])
+    # Echo ignored (the sysctl is per namespace): the request goes out, no reply comes.
+    netns.sysctl(ignore_echo, "1")
+    down = netns.probe(host, 0.3)
+    assert (down["ok"], down["reason"]) == (False, "no echo reply within 0.3s")
+    assert 0.3 <= down["latency"] < 0.3 + 0.2
+    netns.sysctl(ignore_echo, "0")
+    assert netns.probe(host, 2.0)["ok"]
+
+
 # -- the callback form and cancellation -----------------------------------------------------
 
 
@@ -366,6 +487,7 @@ def test_start_probe_calls_back_once_and_never_synchronously(servers: Servers) -
         ]
         assert start_probe(target("127.0.0.1", 1, "HTTPS"), on_done) is None
         assert start_probe(target("127.0.0.1", 1, "UDP_CONNECT"), on_done) is None
+        assert start_probe(target("127.0.0.1", 1, "PING"), on_done) is None
 
     run(main())
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from builders import listener_json, member_json, spec_body
 from conftest import Server, wait_for
 
 
@@ -62,9 +63,25 @@ def backends() -> Iterator[list[Backend]]:
         b.stop()
 
 
+def monitored_lb(backends: list[Backend], protocol: str, vip: str, monitor: dict) -> dict:
+    """A create body: one listener on one pool of the loopback backends, checked by `monitor`."""
+    pool = {"members": [member_json("127.0.0.1", b.port) for b in backends], "health_monitor": monitor}
+    return spec_body([listener_json(protocol)], [pool], network_id="net-local", vip_address=vip)
+
+
+def get_lb(http: httpx.Client, lb_id: str) -> dict:
+    resp = http.get(f"/api/v1/load-balancers/{lb_id}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def members_by_port(http: httpx.Client, lb_id: str) -> dict[int, dict]:
+    (pool,) = get_lb(http, lb_id)["spec"]["pools"]
+    return {m["port"]: m for m in pool["members"]}
+
+
 def statuses(http: httpx.Client, lb_id: str) -> dict[int, str]:
-    pool = http.get(f"/api/v1/load-balancers/{lb_id}").json()["listeners"][0]["default_pool"]
-    return {m["port"]: m["operating_status"] for m in pool["members"]}
+    return {port: m["operating_status"] for port, m in members_by_port(http, lb_id).items()}
 
 
 def worker_pids(server: Server) -> list[int]:
@@ -77,16 +94,16 @@ def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backe
     # Members are loopback servers only: the local worker probes them for real.
     server = make_server(local_worker=True)
     with httpx.Client(base_url=server.http_url, timeout=10) as http:
-        body = {
-            "project_id": "p", "network_id": "net-local", "vip_address": "192.168.9.10",
-            "listeners": [{"protocol": "HTTP", "port": 80, "default_pool": {
-                "members": [{"address": "127.0.0.1", "port": b.port} for b in backends],
-                "health_monitor": {"type": "HTTP", "delay": 0.2, "timeout": 0.1, "max_retries": 2,
-                                   "healthy_threshold": 2, "url_path": "/health"}}}],
-        }  # fmt: skip
-        lb = http.post("/api/v1/load-balancers", json=body).json()
+        monitor = {"type": "HTTP", "delay_ms": 200, "timeout_ms": 100, "max_retries": 2,
+                   "healthy_threshold": 2, "url_path": "/health"}  # fmt: skip
+        resp = http.post(
+            "/api/v1/load-balancers", json=monitored_lb(backends, "HTTP", "192.168.9.10", monitor)
+        )
+        assert resp.status_code == 201, resp.text
+        lb = resp.json()
         ports = [b.port for b in backends]
         wait_for(lambda: set(statuses(http, lb["id"]).values()) == {"ONLINE"}, what="every member ONLINE")
+        assert {m["last_failure_reason"] for m in members_by_port(http, lb["id"]).values()} == {""}
 
         backends[1].stop()
         started = time.monotonic()
@@ -95,6 +112,9 @@ def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backe
         )
         # max_retries * delay + timeout, plus scheduling slack
         assert time.monotonic() - started < 2 * 0.2 + 0.1 + 1.0
+        # Why the check failed reaches the API; the others never failed.
+        reasons = {port: m["last_failure_reason"] for port, m in members_by_port(http, lb["id"]).items()}
+        assert reasons == {ports[0]: "", ports[1]: "connection refused", ports[2]: ""}
         sock = server.data_dir / "ovn" / "nb.sock"
 
         def vips() -> str:
@@ -109,10 +129,12 @@ def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backe
         wait_for(
             lambda: statuses(http, lb["id"])[ports[1]] == "ONLINE", what="the backend to be ONLINE again"
         )
+        # Recovered, the member keeps the reason of its last failure.
+        assert members_by_port(http, lb["id"])[ports[1]]["last_failure_reason"] == "connection refused"
         wait_for(lambda: f"127.0.0.1:{ports[1]}" in vips(), what="the member to rejoin the vips")
 
         # Kill the worker: serve starts another, and no member flaps meanwhile.
-        before = http.get(f"/api/v1/load-balancers/{lb['id']}").json()["updated_at"]
+        before = get_lb(http, lb["id"])["updated_at"]
         (first,) = worker_pids(server)
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: len(worker_pids(server)) == 2, what="a new local worker")
@@ -122,7 +144,7 @@ def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backe
         )
         # A negative: observe five probe rounds of the new worker; nothing may change.
         time.sleep(1.0)
-        after = http.get(f"/api/v1/load-balancers/{lb['id']}").json()
+        after = get_lb(http, lb["id"])
         assert after["updated_at"] == before
         assert set(statuses(http, lb["id"]).values()) == {"ONLINE"}
 
@@ -140,22 +162,21 @@ def test_worker_reconnects_after_a_control_plane_restart_without_flapping(
     threading.Thread(target=lambda: lines.extend(iter(worker.stderr.readline, "")), daemon=True).start()
     try:
         with httpx.Client(base_url=server.http_url, timeout=10) as http:
-            body = {
-                "project_id": "p", "network_id": "net-r", "vip_address": "192.168.9.20",
-                "listeners": [{"protocol": "TCP", "port": 80, "default_pool": {
-                    "members": [{"address": "127.0.0.1", "port": b.port} for b in backends],
-                    "health_monitor": {"type": "TCP", "delay": 0.2, "timeout": 0.1}}}],
-            }  # fmt: skip
-            lb = http.post("/api/v1/load-balancers", json=body).json()
+            monitor = {"type": "TCP", "delay_ms": 200, "timeout_ms": 100}
+            resp = http.post(
+                "/api/v1/load-balancers", json=monitored_lb(backends, "TCP", "192.168.9.20", monitor)
+            )
+            assert resp.status_code == 201, resp.text
+            lb = resp.json()
             wait_for(lambda: set(statuses(http, lb["id"]).values()) == {"ONLINE"}, what="every member ONLINE")
-            before = http.get(f"/api/v1/load-balancers/{lb['id']}").json()["updated_at"]
+            before = get_lb(http, lb["id"])["updated_at"]
         server.stop()
         server.start()  # same data dir and gRPC port
         wait_for(lambda: sum('"worker.connected"' in line for line in lines) >= 2, what="the worker back")
         with httpx.Client(base_url=server.http_url, timeout=10) as http:
             # A negative: several probe rounds on the new session change nothing.
             time.sleep(1.0)
-            after = http.get(f"/api/v1/load-balancers/{lb['id']}").json()
+            after = get_lb(http, lb["id"])
             assert after["updated_at"] == before
             assert set(statuses(http, lb["id"]).values()) == {"ONLINE"}
     finally:

@@ -3,20 +3,18 @@ open without --auth-tokens and admin-only with them."""
 
 from __future__ import annotations
 
-import copy
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
-from google.protobuf import json_format
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SEED_BODY, Server, Watcher, wait_for
+from builders import create_request, seed_body
+from conftest import Server, Watcher, wait_for
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceClientSync
 from quantix_lb import metrics
@@ -48,15 +46,9 @@ def matching(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], fl
     return {labels: v for (n, labels), v in samples.items() if n == name}
 
 
-def create_request() -> pb.CreateLoadBalancerRequest:
-    body = copy.deepcopy(SEED_BODY)
-    body["network_id"] = f"net-{uuid.uuid4().hex[:8]}"
-    return json_format.ParseDict(body, pb.CreateLoadBalancerRequest())
-
-
 def test_metrics_count_what_was_done(server: Server):
-    lb = server.stub.CreateLoadBalancer(create_request(), timeout=10)
-    assert lb.provisioning_status == pb.Provisioning.ACTIVE
+    lb = server.stub.CreateLoadBalancer(create_request(seed_body()), timeout=10)
+    assert lb.status.provisioning_status == "ACTIVE"
     assert httpx.get(f"{server.http_url}/api/v1/load-balancers/{lb.id}", timeout=10).status_code == 200
     with pytest.raises(grpc.RpcError) as info:
         server.stub.GetLoadBalancer(pb.GetLoadBalancerRequest(id=MISSING_ID), timeout=10)
@@ -118,7 +110,8 @@ def test_metrics_count_what_was_done(server: Server):
 def test_metrics_is_get_only(server: Server):
     resp = httpx.post(server.http_url + "/metrics", timeout=10)
     assert resp.status_code == 405
-    assert resp.json()["code"] == "INVALID_ARGUMENT"
+    assert resp.json()["code"] == "UNIMPLEMENTED"
+    assert "GET" in resp.headers["allow"].split(", ")
 
 
 def test_metrics_needs_an_admin_token_with_auth(make_server: Callable[..., Server], tmp_path: Path):

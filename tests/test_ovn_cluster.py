@@ -159,7 +159,7 @@ def test_writes_follow_the_raft_leader(cluster: Cluster, tmp_path: Path) -> None
     try:
         http = httpx.Client(base_url=server.http_url, timeout=15)
         first = _create(http, "10.1.0.100")
-        assert first["provisioning_status"] == "ACTIVE", first
+        assert first["status"]["provisioning_status"] == "ACTIVE", first
 
         old = cluster.leader()
         cluster.procs[old].send_signal(signal.SIGKILL)
@@ -171,14 +171,15 @@ def test_writes_follow_the_raft_leader(cluster: Cluster, tmp_path: Path) -> None
         second = _create(http, "10.1.0.101")
         ovn_testbed.wait_until(
             lambda: (
-                http.get(f"/api/v1/load-balancers/{second['id']}").json()["provisioning_status"] == "ACTIVE"
+                http.get(f"/api/v1/load-balancers/{second['id']}").json()["status"]["provisioning_status"]
+                == "ACTIVE"
             ),
             20.0,
             message="the second load balancer to be realized through the new leader",
         )
         names = cluster.nbctl("--bare", "--columns=name", "list", "load_balancer").split()
-        assert f"qlb-{first['listeners'][0]['id']}" in names
-        assert f"qlb-{second['listeners'][0]['id']}" in names
+        assert f"qlb-{first['spec']['listeners'][0]['id']}" in names
+        assert f"qlb-{second['spec']['listeners'][0]['id']}" in names
         http.close()
     finally:
         server.stop()

@@ -9,8 +9,10 @@ through the public REST API of a running `serve --ovn-nb <the stack's NB>`.
 from __future__ import annotations
 
 import collections
+import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,14 +27,32 @@ UDP_PORT = 9000
 OWNED = "external_ids:quantix\\:owner=quantix-lb"
 
 
+def pool_of(lb: dict, listener: int = 0) -> dict[str, Any]:
+    """The pool serving a listener of a REST answer."""
+    pool_id = lb["spec"]["listeners"][listener]["default_pool_id"]
+    return next(p for p in lb["spec"]["pools"] if p["id"] == pool_id)
+
+
+def member_at(pool: dict, backend: ovn_testbed.Host) -> dict[str, Any]:
+    return next(m for m in pool["members"] if m["address"] == backend.ip)
+
+
 class Bed(ServedBed):
     def create(self, vip: str, listeners: list[dict]) -> dict:
+        """The design document's body: flat network_id/vip_address, default_pool inline."""
         lb = self.api(
             "POST",
             "",
             {"project_id": "proj-e2e", "network_id": NET, "vip_address": vip, "listeners": listeners},
         )
-        assert lb["provisioning_status"] == "ACTIVE", lb
+        assert lb["status"]["provisioning_status"] == "ACTIVE", lb
+        return lb
+
+    def create_spec(self, vip: str, listeners: list[dict], pools: list[dict]) -> dict:
+        """The cloud's body: spec.listeners naming spec.pools with default_pool_id."""
+        spec = {"network_id": NET, "vip_address": vip, "listeners": listeners, "pools": pools}
+        lb = self.api("POST", "", {"project_id": "proj-e2e", "spec": spec})
+        assert lb["status"]["provisioning_status"] == "ACTIVE", lb
         return lb
 
     def members(self, *backends: ovn_testbed.Host, weights: tuple[int, ...] = ()) -> list[dict]:
@@ -58,6 +78,22 @@ class Bed(ServedBed):
 
     def owned_rows(self) -> list[str]:
         return self.stack.nbctl("--bare", "--columns=_uuid", "find", "load_balancer", OWNED).split()
+
+    def row(self, listener_id: str) -> tuple[str, dict[str, str]]:
+        """The _uuid and vips of a listener's Load_Balancer row."""
+        out = json.loads(
+            self.stack.nbctl(
+                "--format=json", "--columns=_uuid,vips", "find", "load_balancer", f"name=qlb-{listener_id}"
+            )
+        )
+        ((uuid, vips),) = out["data"]
+        assert uuid[0] == "uuid" and vips[0] == "map", out
+        return uuid[1], dict(vips[1])
+
+    def listed(self, listener_id: str) -> set[str]:
+        """The backend addresses a listener's row lists."""
+        (backends,) = self.row(listener_id)[1].values()
+        return {b.rsplit(":", 1)[0] for b in backends.split(",") if b}
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +130,10 @@ def test_vip_reaches_every_member(bed: Bed, lb: dict) -> None:
 
 
 def test_removed_member_gets_no_new_connections_until_added_back(bed: Bed, lb: dict) -> None:
-    pool = lb["listeners"][0]["default_pool"]
-    gone = next(m for m in pool["members"] if m["address"] == bed.backends[2].ip)
-    bed.api("DELETE", f"/{lb['id']}/pools/{pool['id']}/members/{gone['id']}")
+    pool = pool_of(lb)
+    gone = member_at(pool, bed.backends[2])
+    after = bed.api("DELETE", f"/{lb['id']}/pools/{pool['id']}/members/{gone['id']}")
+    assert [m["address"] for m in pool_of(after)["members"]] == [b.ip for b in bed.backends[:2]]
     hits = bed.hits("http://10.0.0.100/", 30)
     assert "backend3" not in hits and set(hits) == {"backend1", "backend2"}, hits
 
@@ -108,12 +145,13 @@ def test_removed_member_gets_no_new_connections_until_added_back(bed: Bed, lb: d
 
 
 def test_drained_member_takes_no_new_connections(bed: Bed, lb: dict) -> None:
-    pool = lb["listeners"][0]["default_pool"]
-    member = next(m for m in pool["members"] if m["address"] == bed.backends[0].ip)
-    path = f"/{lb['id']}/pools/{pool['id']}/members/{member['id']}"
-    bed.api("PUT", path, {"admin_state": "DRAIN"})
+    pool = pool_of(lb)
+    path = f"/{lb['id']}/pools/{pool['id']}/members/{member_at(pool, bed.backends[0])['id']}"
+    drained = member_at(pool_of(bed.api("PUT", path, {"drain": True})), bed.backends[0])
+    assert (drained["drain"], drained["operating_status"]) == (True, "DRAINING"), drained
     assert "backend1" not in bed.hits("http://10.0.0.100/", 20)
-    bed.api("PUT", path, {"admin_state": "ONLINE"})
+    back = member_at(pool_of(bed.api("PUT", path, {"drain": False})), bed.backends[0])
+    assert back["drain"] is False and back["operating_status"] != "DRAINING", back
     assert "backend1" in bed.hits("http://10.0.0.100/", 30)
 
 
@@ -154,8 +192,74 @@ def test_second_vip_and_udp_listener_side_by_side(bed: Bed, lb: dict) -> None:
         bed.api("DELETE", f"/{second['id']}")
 
 
+def test_pool_shared_by_two_listeners(bed: Bed) -> None:
+    """One pool of the three backends behind TCP 80 and TCP 8080 of one VIP (the spec
+    form: both listeners name the pool with default_pool_id). A change of the pool
+    reaches both listeners' rows and traffic; moving one listener to another pool
+    (UpdateListener default_pool_id) changes that listener only."""
+    vip = "10.0.0.104"
+    lb = bed.create_spec(
+        vip,
+        [
+            {"name": "http", "protocol": "TCP", "port": 80, "default_pool_id": "web"},
+            {"name": "alt", "protocol": "TCP", "port": 8080, "default_pool_id": "web"},
+        ],
+        [{"name": "web", "members": bed.members(*bed.backends)}],
+    )
+    try:
+        (web,) = lb["spec"]["pools"]
+        http, alt = (li["id"] for li in lb["spec"]["listeners"])
+        assert [li["default_pool_id"] for li in lb["spec"]["listeners"]] == [web["id"], web["id"]]
+        urls = {http: f"http://{vip}/", alt: f"http://{vip}:8080/"}
+        every = {b.ip for b in bed.backends}
+        assert (bed.listed(http), bed.listed(alt)) == (every, every)
+        for url in urls.values():
+            bed.wait_serving(url)
+            hits = bed.hits(url, 30)
+            assert set(hits) == {"backend1", "backend2", "backend3"}, (url, hits)
+
+        # A member removed from the shared pool leaves both rows and both ports.
+        gone = member_at(web, bed.backends[2])
+        after = bed.api("DELETE", f"/{lb['id']}/pools/{web['id']}/members/{gone['id']}")
+        assert after["status"]["provisioning_status"] == "ACTIVE", after["status"]
+        kept = {bed.backends[0].ip, bed.backends[1].ip}
+        assert (bed.listed(http), bed.listed(alt)) == (kept, kept)
+        for url in urls.values():
+            hits = bed.hits(url, 30)
+            assert set(hits) == {"backend1", "backend2"}, (url, hits)
+
+        # A second pool (POST .../pools), then the 8080 listener moves to it.
+        added = bed.api(
+            "POST", f"/{lb['id']}/pools", {"name": "solo", "members": bed.members(bed.backends[2])}
+        )
+        (solo,) = [p for p in added["spec"]["pools"] if p["name"] == "solo"]
+        http_row = bed.row(http)
+        moved = bed.api("PUT", f"/{lb['id']}/listeners/{alt}", {"default_pool_id": solo["id"]})
+        assert moved["status"]["provisioning_status"] == "ACTIVE", moved["status"]
+        assert {li["id"]: li["default_pool_id"] for li in moved["spec"]["listeners"]} == {
+            http: web["id"],
+            alt: solo["id"],
+        }
+        assert bed.listed(alt) == {bed.backends[2].ip}
+        assert bed.row(http) == http_row  # the 80 listener's row is untouched
+        assert set(bed.hits(urls[alt], 20)) == {"backend3"}
+        assert set(bed.hits(urls[http], 30)) == {"backend1", "backend2"}
+
+        # The shared pool now serves one listener: a change of it no longer reaches 8080.
+        bed.api(
+            "POST",
+            f"/{lb['id']}/pools/{web['id']}/members",
+            {"address": bed.backends[2].ip, "port": HTTP_PORT},
+        )
+        assert (bed.listed(http), bed.listed(alt)) == (every, {bed.backends[2].ip})
+        assert set(bed.hits(urls[http], 30)) == {"backend1", "backend2", "backend3"}
+        assert set(bed.hits(urls[alt], 20)) == {"backend3"}
+    finally:
+        bed.api("DELETE", f"/{lb['id']}")
+
+
 def test_deleted_row_is_restored_and_traffic_flows(bed: Bed, lb: dict) -> None:
-    listener = lb["listeners"][0]["id"]
+    listener = lb["spec"]["listeners"][0]["id"]
     bed.stack.nbctl("lb-del", f"qlb-{listener}")
     started = time.monotonic()
     ovn_testbed.wait_until(
@@ -169,18 +273,20 @@ def test_deleted_row_is_restored_and_traffic_flows(bed: Bed, lb: dict) -> None:
 
 
 def test_nb_restart_reconnects_and_converges(bed: Bed, lb: dict) -> None:
-    pool = lb["listeners"][0]["default_pool"]
-    gone = next(m for m in pool["members"] if m["address"] == bed.backends[1].ip)
+    pool = pool_of(lb)
+    gone = member_at(pool, bed.backends[1])
     label = "ovsdb-server-nb"
     bed.stack.restart_nb()
     # A change made right after the restart is realized once the service is back on the NB.
     answer = bed.api("DELETE", f"/{lb['id']}/pools/{pool['id']}/members/{gone['id']}")
-    assert answer["provisioning_status"] in ("ACTIVE", "PENDING_UPDATE"), label
+    assert answer["status"]["provisioning_status"] in ("ACTIVE", "PENDING_UPDATE"), label
     ovn_testbed.wait_until(
-        lambda: bed.api("GET", f"/{lb['id']}")["provisioning_status"] == "ACTIVE", 10.0, message="ACTIVE"
+        lambda: bed.api("GET", f"/{lb['id']}")["status"]["provisioning_status"] == "ACTIVE",
+        10.0,
+        message="ACTIVE",
     )
     vips = bed.stack.nbctl(
-        "--bare", "--columns=vips", "find", "load_balancer", f"name=qlb-{lb['listeners'][0]['id']}"
+        "--bare", "--columns=vips", "find", "load_balancer", f"name=qlb-{lb['spec']['listeners'][0]['id']}"
     )
     assert bed.backends[1].ip not in vips and bed.backends[0].ip in vips, vips
     hits = bed.hits("http://10.0.0.100/", 30)
@@ -225,7 +331,8 @@ def test_vip_is_allocated_from_the_network_subnet(bed: Bed) -> None:
 
     lb = ovn_testbed.wait_until(created, 10, message="a VIP allocated from the new subnet")
     try:
-        vip = lb["vip_address"]
+        vip = lb["spec"]["vip_address"]
+        assert lb["status"]["vip_address"] == vip, lb["status"]
         taken = {"10.0.0.1", "10.0.0.2", "10.0.0.11", "10.0.0.12", "10.0.0.13"}
         assert vip.startswith("10.0.0.") and vip not in taken, vip
         bed.wait_serving(f"http://{vip}/")

@@ -4,7 +4,8 @@ The worker runs in a network namespace with a port on the logical switch (as
 it would in a deployment, like OVN's metadata agent), and reaches the control
 plane through a unix socket. Killing a backend's server takes it out of the
 OVN vips and every request through the VIP still succeeds; restarting it
-brings it back.
+brings it back. A PING monitor does the same for a backend that stops
+answering ICMP echo.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from collections.abc import Iterator
 import pytest
 
 import ovn_testbed
+from builders import listener_json, member_json, spec_body
 from conftest import ServedBed, Server, needs_ovn
 
 pytestmark = [pytest.mark.ovn, needs_ovn]
 
 NET = "net-hc"
 VIP = "10.0.0.100"
+PING_VIP = "10.0.0.101"
+IGNORE_ECHO = "net.ipv4.icmp_echo_ignore_all"
 
 
 class Bed(ServedBed):
@@ -29,8 +33,17 @@ class Bed(ServedBed):
         super().__init__(stack, server)
         self.servers = {}
 
-    def vips(self) -> str:
-        return self.stack.nbctl("--bare", "--columns=vips", "list", "load_balancer")
+    def row_vips(self, lb: dict) -> str:
+        """The vips of the load balancer's (only) listener's NB row."""
+        (listener,) = lb["spec"]["listeners"]
+        return self.stack.nbctl("get", "load_balancer", f"qlb-{listener['id']}", "vips")
+
+    def create(self, vip: str, protocol: str, monitor: dict) -> dict:
+        """A load balancer on port 80 over every backend's :8080, checked by `monitor`."""
+        pool = {"members": [member_json(b.ip, 8080) for b in self.backends], "health_monitor": monitor}
+        return self.api(
+            "POST", "", spec_body([listener_json(protocol)], [pool], network_id=NET, vip_address=vip)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +77,18 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         stack.stop()
 
 
+def members_of(bed: Bed, lb_id: str) -> dict[str, dict]:
+    """The load balancer's members as REST shows them, by address."""
+    (pool,) = bed.api("GET", f"/{lb_id}")["spec"]["pools"]
+    return {m["address"]: m for m in pool["members"]}
+
+
 def member_statuses(bed: Bed, lb_id: str) -> dict[str, str]:
-    pool = bed.http.get(f"/api/v1/load-balancers/{lb_id}").json()["listeners"][0]["default_pool"]
-    return {m["address"]: m["operating_status"] for m in pool["members"]}
+    return {address: m["operating_status"] for address, m in members_of(bed, lb_id).items()}
 
 
 def test_dead_backend_leaves_the_vips_and_returns(bed: Bed) -> None:
-    body = {
-        "project_id": "p", "network_id": NET, "vip_address": VIP,
-        "listeners": [{"protocol": "HTTP", "port": 80, "default_pool": {
-            "members": [{"address": b.ip, "port": 8080} for b in bed.backends],
-            "health_monitor": {"type": "HTTP", "delay": 0.5, "timeout": 0.25, "max_retries": 2}}}],
-    }  # fmt: skip
-    lb = bed.http.post("/api/v1/load-balancers", json=body).json()
+    lb = bed.create(VIP, "HTTP", {"type": "HTTP", "delay_ms": 500, "timeout_ms": 250, "max_retries": 2})
     ovn_testbed.wait_until(
         lambda: set(member_statuses(bed, lb["id"]).values()) == {"ONLINE"},
         15.0,
@@ -87,15 +99,68 @@ def test_dead_backend_leaves_the_vips_and_returns(bed: Bed) -> None:
     proc.kill()
     proc.wait()
     ovn_testbed.wait_until(
-        lambda: f"{victim.ip}:8080" not in bed.vips(), 5.0, message="the dead member out of vips"
+        lambda: f"{victim.ip}:8080" not in bed.row_vips(lb), 5.0, message="the dead member out of vips"
     )
-    assert member_statuses(bed, lb["id"])[victim.ip] == "ERROR"
+    dead = members_of(bed, lb["id"])[victim.ip]
+    assert dead["operating_status"] == "ERROR"
+    assert dead["last_failure_reason"] == "connection refused"
     results = bed.client.http_get(f"http://{VIP}/", count=30, timeout=2.0)
     assert all(r.ok for r in results), [r for r in results if not r.ok][:3]
     assert collections.Counter(r.body for r in results).keys() == {"backend1", "backend3"}
 
     bed.servers[victim.name] = bed.stack.start_http_server(victim, 8080)
-    ovn_testbed.wait_until(lambda: f"{victim.ip}:8080" in bed.vips(), 10.0, message="the member back in vips")
-    assert member_statuses(bed, lb["id"])[victim.ip] == "ONLINE"
+    ovn_testbed.wait_until(
+        lambda: f"{victim.ip}:8080" in bed.row_vips(lb), 10.0, message="the member back in vips"
+    )
+    back = members_of(bed, lb["id"])[victim.ip]
+    assert (back["operating_status"], back["last_failure_reason"]) == ("ONLINE", "connection refused")
     hits = {r.body for r in bed.client.http_get(f"http://{VIP}/", count=30, timeout=2.0)}
     assert hits == {"backend1", "backend2", "backend3"}
+
+
+def test_backend_not_answering_ping_leaves_the_vips_and_returns(bed: Bed) -> None:
+    # No "type": PING is the enum's zero, the default.
+    lb = bed.create(PING_VIP, "TCP", {"delay_ms": 300, "timeout_ms": 200, "max_retries": 2})
+    try:
+        (pool,) = lb["spec"]["pools"]
+        assert pool["health_monitor"]["type"] == "PING"
+        everyone = [f"{b.ip}:8080" for b in bed.backends]
+        ovn_testbed.wait_until(
+            lambda: set(member_statuses(bed, lb["id"]).values()) == {"ONLINE"},
+            15.0,
+            message="every member ONLINE by ping",
+        )
+        ovn_testbed.wait_until(
+            lambda: all(b in bed.row_vips(lb) for b in everyone), 5.0, message="every member in the vips"
+        )
+
+        victim = bed.backends[1]
+        others = [f"{b.ip}:8080" for b in bed.backends if b is not victim]
+        # The sysctl is the victim namespace's own: its HTTP server keeps serving.
+        victim.run("sysctl", "-q", "-w", f"{IGNORE_ECHO}=1")
+        try:
+            ovn_testbed.wait_until(
+                lambda: f"{victim.ip}:8080" not in bed.row_vips(lb),
+                5.0,
+                message="the silent member out of vips",
+            )
+            row = bed.row_vips(lb)
+            assert all(b in row for b in others), row
+            statuses = member_statuses(bed, lb["id"])
+            assert statuses == {b.ip: "ERROR" if b is victim else "ONLINE" for b in bed.backends}
+            reason = members_of(bed, lb["id"])[victim.ip]["last_failure_reason"]
+            assert reason == "no echo reply within 0.2s"
+            results = bed.client.http_get(f"http://{PING_VIP}/", count=30, timeout=2.0)
+            assert all(r.ok for r in results), [r for r in results if not r.ok][:3]
+            assert collections.Counter(r.body for r in results).keys() == {"backend1", "backend3"}
+        finally:
+            victim.run("sysctl", "-q", "-w", f"{IGNORE_ECHO}=0")
+
+        ovn_testbed.wait_until(
+            lambda: f"{victim.ip}:8080" in bed.row_vips(lb), 10.0, message="the member back in vips"
+        )
+        back = members_of(bed, lb["id"])[victim.ip]
+        assert (back["operating_status"], back["last_failure_reason"]) == ("ONLINE", reason)
+        assert all(b in bed.row_vips(lb) for b in everyone)
+    finally:
+        bed.api("DELETE", f"/{lb['id']}")

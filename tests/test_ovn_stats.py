@@ -80,12 +80,27 @@ class Holder:
         self.proc.wait(10)
 
 
+def pool_of(lb: dict, listener: int = 0) -> dict[str, Any]:
+    """The pool serving a listener of a REST answer."""
+    pool_id = lb["spec"]["listeners"][listener]["default_pool_id"]
+    return next(p for p in lb["spec"]["pools"] if p["id"] == pool_id)
+
+
+def member_active(stats: dict) -> dict[str, int]:
+    """member id -> open connections (summed over the listeners its pool serves); -1 unset."""
+    return {m["member_id"]: int(m.get("active_connections", -1)) for m in stats["member_stats"]}
+
+
+def listener_figures(stats: dict, field: str) -> dict[str, int]:
+    """listener id -> one of its figures; -1 unset."""
+    return {li["listener_id"]: int(li.get(field, -1)) for li in stats["listener_stats"]}
+
+
 class Bed(ServedBed):
-    def create(self, vip: str, algorithm: str, admin: dict[str, str] | None = None) -> dict:
-        members = [
-            {"address": b.ip, "port": PORT, "admin_state": (admin or {}).get(b.name, "ONLINE")}
-            for b in self.backends
-        ]
+    def create(self, vip: str, algorithm: str, drained: tuple[str, ...] = ()) -> dict:
+        """The design document's body (default_pool inline): TCP 80 to every backend,
+        `drained` ones with drain set."""
+        members = [{"address": b.ip, "port": PORT, "drain": b.name in drained} for b in self.backends]
         pool = {"algorithm": algorithm, "members": members}
         lb = self.api(
             "POST",
@@ -97,21 +112,22 @@ class Bed(ServedBed):
                 "listeners": [{"protocol": "TCP", "port": 80, "default_pool": pool}],
             },
         )
-        assert lb["provisioning_status"] == "ACTIVE", lb
-        ovn_testbed.wait_until(
-            lambda: self.client.http_get(f"http://{vip}/", count=1, timeout=1.0)[0].ok,
-            10,
-            message=f"{vip} to answer",
-        )
+        assert lb["status"]["provisioning_status"] == "ACTIVE", lb
+        self.wait_answering(f"http://{vip}/")
         return lb
+
+    def wait_answering(self, url: str) -> None:
+        ovn_testbed.wait_until(
+            lambda: self.client.http_get(url, count=1, timeout=1.0)[0].ok, 10, message=f"{url} to answer"
+        )
 
     def stats(self, lb: dict) -> dict:
         return self.api("GET", f"/{lb['id']}/stats")
 
-    def member_ids(self, lb: dict) -> dict[str, str]:
-        """backend name -> member id"""
+    def member_ids(self, lb: dict, listener: int = 0) -> dict[str, str]:
+        """backend name -> member id, in the pool of a listener"""
         by_ip = {b.ip: b.name for b in self.backends}
-        return {by_ip[m["address"]]: m["id"] for m in lb["listeners"][0]["default_pool"]["members"]}
+        return {by_ip[m["address"]]: m["id"] for m in pool_of(lb, listener)["members"]}
 
     def established(self, backend: ovn_testbed.Host, client_ports: set[int]) -> int:
         """Connections from these client ports the backend holds (earlier tests may
@@ -142,10 +158,12 @@ class Bed(ServedBed):
         )
         self.api("DELETE", f"/{lb['id']}")
 
-    def set_admin(self, lb: dict, name: str, state: str) -> dict:
-        pool = lb["listeners"][0]["default_pool"]
+    def set_drain(self, lb: dict, name: str, drain: bool) -> dict:
+        pool = pool_of(lb)
         member = self.member_ids(lb)[name]
-        return self.api("PUT", f"/{lb['id']}/pools/{pool['id']}/members/{member}", {"admin_state": state})
+        after = self.api("PUT", f"/{lb['id']}/pools/{pool['id']}/members/{member}", {"drain": drain})
+        assert after["status"]["provisioning_status"] == "ACTIVE", after["status"]
+        return after
 
     def hits(self, vip: str, count: int) -> collections.Counter[str]:
         results = self.client.http_get(f"http://{vip}/", count=count, timeout=2.0)
@@ -195,13 +213,22 @@ def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
         ids = bed.member_ids(lb)
         want = {ids[name]: n for name, n in per_backend.items()}
 
+        listener = lb["spec"]["listeners"][0]["id"]
+
         def matches() -> dict | None:
             s = bed.stats(lb)
-            members = s["listeners"][0]["members"]
-            got = {m["member_id"]: int(m.get("connections", -1)) for m in members}
-            return s if int(s.get("active_connections", -1)) == 12 and got == want else None
+            return (
+                s
+                if int(s.get("active_connections", -1)) == 12
+                and listener_figures(s, "active_connections") == {listener: 12}
+                and member_active(s) == want
+                else None
+            )
 
         stats = ovn_testbed.wait_until(matches, 10, message="active connections per member as held")
+        assert {(m["pool_id"], m["address"], m["port"], m["healthy"]) for m in stats["member_stats"]} == {
+            (pool_of(lb)["id"], b.ip, PORT, True) for b in bed.backends
+        }
         # The userspace datapath's conntrack counts no bytes; nothing counts the reply direction.
         assert "bytes_out" not in stats
         # One connection per readiness probe of create() and the 12 held ones.
@@ -217,6 +244,10 @@ def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
 
         after = ovn_testbed.wait_until(counted, 10, message="20 more connections counted")
         assert int(after["total_connections"]) == before + 20
+        assert int(after["requests"]) == before + 20  # at Layer 4 a request is a connection
+        # One listener: its figures are the load balancer's; its members' totals add up to them.
+        assert listener_figures(after, "total_connections") == {listener: before + 20}
+        assert sum(int(m["total_connections"]) for m in after["member_stats"]) == before + 20
         assert after["requests_per_second"] > 0
         assert int(after["active_connections"]) == 12  # the short ones are closed
         # The same figures on /metrics.
@@ -242,12 +273,12 @@ def test_stats_count_what_the_client_holds_and_makes(bed: Bed) -> None:
 
 def test_least_connections_steers_new_connections_away_from_a_loaded_member(bed: Bed) -> None:
     # Only backend1 takes the long connections; then the others join.
-    lb = bed.create("10.0.0.101", "LEAST_CONNECTIONS", {"backend2": "DRAIN", "backend3": "DRAIN"})
+    lb = bed.create("10.0.0.101", "LEAST_CONNECTIONS", drained=("backend2", "backend3"))
     holder = Holder(bed.client, "10.0.0.101", 80)
     try:
         assert bed.settled(holder.ask("open 15"))["backend1"] == 15
-        bed.set_admin(lb, "backend2", "ONLINE")
-        lb = bed.set_admin(lb, "backend3", "ONLINE")
+        bed.set_drain(lb, "backend2", False)
+        lb = bed.set_drain(lb, "backend3", False)
         b1 = bed.member_ids(lb)["backend1"]
 
         def steered() -> bool:
@@ -259,8 +290,7 @@ def test_least_connections_steers_new_connections_away_from_a_loaded_member(bed:
         ovn_testbed.wait_until(steered, 10, message="backend1 steered out of the backend list")
 
         def b1_holds_all() -> bool:
-            members = bed.stats(lb)["listeners"][0]["members"]
-            return {m["member_id"]: int(m.get("connections", 0)) for m in members}[b1] == 15
+            return member_active(bed.stats(lb))[b1] == 15
 
         ovn_testbed.wait_until(b1_holds_all, 10, message="the stats showing backend1's 15 connections")
         hits = bed.hits("10.0.0.101", 30)
@@ -277,10 +307,73 @@ def test_drain_takes_no_new_connections_and_keeps_the_live_ones(bed: Bed) -> Non
     try:
         held = bed.settled(holder.ask("open 9"))
         assert held["backend2"] > 0, held  # dp_hash spreads 9 connections over all three
-        bed.set_admin(lb, "backend2", "DRAIN")
+        drained = bed.set_drain(lb, "backend2", True)
+        stats = bed.stats(drained)
+        assert {m["member_id"]: (m["healthy"], m["operating_status"]) for m in stats["member_stats"]}[
+            bed.member_ids(lb)["backend2"]
+        ] == (False, "DRAINING"), stats["member_stats"]
         hits = bed.hits("10.0.0.102", 30)
         assert "backend2" not in hits, hits
         answered = collections.Counter(holder.ask("get"))
         assert answered == collections.Counter({k: v for k, v in held.items() if v}), (answered, held)
     finally:
         bed.release(holder, lb)
+
+
+def test_a_shared_pool_sums_its_members_over_the_listeners(bed: Bed) -> None:
+    """One pool behind TCP 80 and TCP 8080 (the spec form): listener_stats count each
+    port's connections, member_stats one entry per member with both ports' connections."""
+    vip = "10.0.0.103"
+    spec = {
+        "network_id": NET,
+        "vip_address": vip,
+        "listeners": [
+            {"name": "http", "protocol": "TCP", "port": 80, "default_pool_id": "web"},
+            {"name": "alt", "protocol": "TCP", "port": 8080, "default_pool_id": "web"},
+        ],
+        "pools": [{"name": "web", "members": [{"address": b.ip, "port": PORT} for b in bed.backends]}],
+    }
+    lb = bed.api("POST", "", {"project_id": "proj-stats", "spec": spec})
+    assert lb["status"]["provisioning_status"] == "ACTIVE", lb
+    http, alt = (li["id"] for li in lb["spec"]["listeners"])
+    (web,) = lb["spec"]["pools"]
+    on_80, on_8080 = Holder(bed.client, vip, 80), Holder(bed.client, vip, 8080)
+    try:
+        bed.wait_answering(f"http://{vip}/")
+        bed.wait_answering(f"http://{vip}:8080/")
+        ids = bed.member_ids(lb)
+        held_80 = bed.settled(on_80.ask("open 6"))
+        held_8080 = bed.settled(on_8080.ask("open 9"))
+        want = {ids[b.name]: held_80[b.name] + held_8080[b.name] for b in bed.backends}
+        assert sum(want.values()) == 15
+
+        def matches() -> dict | None:
+            s = bed.stats(lb)
+            return (
+                s
+                if listener_figures(s, "active_connections") == {http: 6, alt: 9}
+                and member_active(s) == want
+                and int(s.get("active_connections", -1)) == 15
+                else None
+            )
+
+        stats = ovn_testbed.wait_until(matches, 10, message="open connections per listener and per member")
+        # One entry per member of the pool, however many listeners it serves.
+        assert sorted((m["pool_id"], m["member_id"]) for m in stats["member_stats"]) == sorted(
+            (web["id"], m["id"]) for m in web["members"]
+        )
+        totals = listener_figures(stats, "total_connections")
+        assert min(totals.values()) > 0 and sum(totals.values()) == int(stats["total_connections"])
+        assert sum(int(m["total_connections"]) for m in stats["member_stats"]) == int(
+            stats["total_connections"]
+        )
+    finally:
+        for holder in (on_80, on_8080):
+            holder.close()
+        ports = on_80.ports | on_8080.ports
+        ovn_testbed.wait_until(
+            lambda: not any(bed.established(b, ports) for b in bed.backends),
+            10,
+            message="held connections closed at the backends",
+        )
+        bed.api("DELETE", f"/{lb['id']}")

@@ -24,7 +24,7 @@ from test_stats_conntrack import FakeVswitchd
 
 import ovn_testbed
 from conftest import needs_ovn
-from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb.stats.collector import StatsCollector
 from quantix_lb.stats.conntrack import Frontend, OvsUnavailable
 from quantix_lb.stats.openflow import FlowCounters, read_flows, vip_counters

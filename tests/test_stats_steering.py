@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from limiquantix.network.v1 import network_service_pb2 as pb
+from builders import m_lb, m_listener, m_member, m_pool
+from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb import model
 from quantix_lb.ovn import translate
 from quantix_lb.stats.aggregate import STALE_AFTER, StatsAggregator
@@ -53,17 +54,15 @@ def test_entries_stay_within_the_translation_cap() -> None:
 
 
 def _lb(algorithm: model.Algorithm = model.Algorithm.LEAST_CONNECTIONS) -> model.LoadBalancer:
-    members = tuple(
-        model.Member(id=f"m{i}", address=f"10.0.0.{10 + i}", port=8080, weight=1) for i in range(3)
-    )
-    pool = model.Pool(id="pool", algorithm=algorithm, members=members)
-    listener = model.Listener(id="lis", protocol=model.Protocol.TCP, port=80, default_pool=pool)
-    return model.LoadBalancer(
+    """One TCP:80 listener (lis-1) on a pool of three members m0..m2 (10.0.0.10-12:8080)."""
+    members = tuple(m_member(i, id=f"m{i}", address=f"10.0.0.{10 + i}") for i in range(3))
+    return m_lb(
+        m_listener(1),
+        pools=(m_pool(1, *members, algorithm=algorithm),),
         id="lb",
         project_id="p",
         network_id="n",
         vip_address="10.0.0.100",
-        listeners=(listener,),
         created_at=0.0,
         updated_at=0.0,
     )
@@ -137,7 +136,7 @@ def test_steering_controller_applies_only_changes_and_withdraws_when_stale() -> 
     clock, agg, ctl, applied = steered(_lb())
     assert applied == []  # no figures yet: plain weights
     agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
-    assert applied[-1] == ("lb", {"lis": {"m0": 0, "m1": 1, "m2": 1}})
+    assert applied[-1] == ("lb", {"lis-1": {"m0": 0, "m1": 1, "m2": 1}})
     agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
     assert len(applied) == 1  # same list: no new write
     clock.now += STALE_AFTER + 1
@@ -149,9 +148,33 @@ def test_steering_controller_applies_only_changes_and_withdraws_when_stale() -> 
     assert applied[-1] == ("lb", None)
 
 
+def test_a_pool_shared_by_two_listeners_is_steered_by_each_members_whole_load() -> None:
+    """A member's load is every connection it holds, whichever listener (VIP:port) it came
+    through: both listeners of one pool steer away from the members busy on either."""
+    lb = _lb()
+    lb = dataclasses.replace(lb, listeners=(*lb.listeners, m_listener(2, port=8080)))
+    _, agg, _, applied = steered(lb)
+    both = report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0})
+    other = report({"10.0.0.10": 0, "10.0.0.11": 0, "10.0.0.12": 20}).frontends[0]
+    other.frontend.port = 8080
+    both.frontends.append(other)
+    agg.report("n1", both)
+    only_m1 = {"m0": 0, "m1": 1, "m2": 0}
+    assert applied[-1] == ("lb", {"lis-1": only_m1, "lis-2": only_m1})
+    rows = translate.desired_rows(lb, applied[-1][1])
+    assert [dict(r.vips) for r in rows] == [
+        {"10.0.0.100:80": "10.0.0.11:8080"},
+        {"10.0.0.100:8080": "10.0.0.11:8080"},
+    ]
+    # The figures stay per listener.
+    fig = agg.figures(lb)
+    assert [[m.active for m in li.members] for li in fig.listeners] == [[20, 0, 0], [0, 0, 20]]
+    assert fig.active == 40
+
+
 def test_translation_follows_steering_only_for_least_connections() -> None:
     lb = _lb()
-    steer = {"lis": {"m0": 0, "m1": 2, "m2": 1}}
+    steer = {"lis-1": {"m0": 0, "m1": 2, "m2": 1}}
     (row,) = translate.desired_rows(lb, steer)
     assert dict(row.vips) == {"10.0.0.100:80": "10.0.0.11:8080,10.0.0.11:8080,10.0.0.12:8080"}
     (plain,) = translate.desired_rows(lb)
@@ -159,7 +182,7 @@ def test_translation_follows_steering_only_for_least_connections() -> None:
     (rr,) = translate.desired_rows(_lb(model.Algorithm.ROUND_ROBIN), steer)
     assert rr.vips == plain.vips
     # Steering never empties the list (no reject because of statistics).
-    (never_empty,) = translate.desired_rows(lb, {"lis": {"m0": 0, "m1": 0, "m2": 0}})
+    (never_empty,) = translate.desired_rows(lb, {"lis-1": {"m0": 0, "m1": 0, "m2": 0}})
     assert never_empty.vips == plain.vips
     assert list(itertools.chain(*never_empty.options)) == []
 
@@ -202,7 +225,7 @@ def test_controller_leaves_a_balanced_pool_alone() -> None:
     # Out of balance: the least loaded gets the most entries. (5 connections arrived in one
     # sample, so 10 are expected and m0 keeps a small share.)
     ((lb_id, steering),) = applied
-    assert lb_id == "lb" and steering["lis"]["m0"] < steering["lis"]["m1"] < steering["lis"]["m2"]
+    assert lb_id == "lb" and steering["lis-1"]["m0"] < steering["lis-1"]["m1"] < steering["lis-1"]["m2"]
 
 
 def test_adding_a_listener_keeps_the_figures_of_the_others_and_stale_rates_go_unset() -> None:
@@ -213,9 +236,7 @@ def test_adding_a_listener_keeps_the_figures_of_the_others_and_stale_rates_go_un
     agg.report("n1", report({"10.0.0.10": 2}, {"10.0.0.10": 50}))
     clock.now += 1
     agg.report("n1", report({"10.0.0.10": 2}, {"10.0.0.10": 60}))
-    udp = model.Listener(
-        id="lis2", protocol=model.Protocol.UDP, port=53, default_pool=lb.listeners[0].default_pool
-    )
+    udp = m_listener(2, model.Protocol.UDP, 53)  # on the same pool
     grown = dataclasses.replace(lb, listeners=(*lb.listeners, udp))
     assert agg.update([grown])  # a new frontend for the workers
     fig = agg.figures(grown)

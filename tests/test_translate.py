@@ -4,28 +4,23 @@ import uuid
 
 import pytest
 
+from builders import m_lb, m_listener, m_member, m_pool
 from quantix_lb import model
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.translate import LbRow, Network
 
 
-def member(address: str, port: int = 8080, **kw) -> model.Member:
-    return model.Member(id=f"mem-{address}-{port}", address=address, port=port, **kw)
+def member(address: str, port: int = 8080, **fields) -> model.Member:
+    return m_member(id=f"mem-{address}-{port}", address=address, port=port, **fields)
 
 
 def make_lb(
-    members, *, vip="10.0.0.100", protocol=model.Protocol.TCP, port=80, **pool_kw
+    members, *, vip="10.0.0.100", protocol=model.Protocol.TCP, port=80, **pool_fields
 ) -> model.LoadBalancer:
-    pool = model.Pool(id="pool-1", members=tuple(members), **pool_kw)
-    listener = model.Listener(id="lis-1", protocol=protocol, port=port, default_pool=pool)
-    return model.LoadBalancer(
-        id="lb-1",
-        project_id="proj",
-        network_id="net",
-        vip_address=vip,
-        created_at=0,
-        updated_at=0,
-        listeners=(listener,),
+    """One listener on one pool of `members`."""
+    pool = m_pool(1, *members, **pool_fields)
+    return m_lb(
+        m_listener(1, protocol, port), pools=(pool,), project_id="proj", network_id="net", vip_address=vip
     )
 
 
@@ -71,6 +66,7 @@ def test_ipv6_endpoints_are_bracketed():
     ("algorithm", "fields"),
     [
         (model.Algorithm.ROUND_ROBIN, ()),
+        (model.Algorithm.WEIGHTED_ROUND_ROBIN, ()),
         (model.Algorithm.LEAST_CONNECTIONS, ()),
         (model.Algorithm.SOURCE_IP, ("ip_src",)),
         (model.Algorithm.SOURCE_IP_PORT, ("ip_dst", "ip_src", "tp_dst", "tp_src")),
@@ -80,6 +76,53 @@ def test_algorithms(algorithm, fields):
     for vip, addr in (("10.0.0.100", "10.0.0.10"), ("fd00::100", "fd00::10")):
         row = only_row(make_lb([member(addr)], vip=vip, algorithm=algorithm))
         assert row.selection_fields == fields
+
+
+def test_weighted_round_robin_is_round_robin():
+    """Every algorithm honours weights: WEIGHTED_ROUND_ROBIN gives the rows ROUND_ROBIN gives."""
+    members = [member("10.0.0.10", weight=2), member("10.0.0.11", weight=6), member("10.0.0.12", weight=0)]
+    weighted = only_row(make_lb(members, algorithm=model.Algorithm.WEIGHTED_ROUND_ROBIN))
+    plain = only_row(make_lb(members, algorithm=model.Algorithm.ROUND_ROBIN))
+    assert weighted == plain
+    assert dict(weighted.vips)["10.0.0.100:80"].split(",").count("10.0.0.11:8080") == 3
+
+
+def test_source_ip_port_hashes_the_whole_connection():
+    row = only_row(make_lb([member("10.0.0.10")], algorithm=model.Algorithm.SOURCE_IP_PORT))
+    assert row.selection_fields == ("ip_dst", "ip_src", "tp_dst", "tp_src")
+    assert row.options == (), "no affinity without persistence"
+    sp = model.SessionPersistence(model.PersistenceType.SOURCE_IP, 30)
+    sticky = only_row(
+        make_lb([member("10.0.0.10")], algorithm=model.Algorithm.SOURCE_IP_PORT, session_persistence=sp)
+    )
+    assert sticky.selection_fields == ("ip_dst", "ip_src", "tp_dst", "tp_src")
+    assert dict(sticky.options) == {"affinity_timeout": "30"}
+
+
+def test_a_pool_shared_by_two_listeners_gives_two_rows_with_the_same_backends():
+    pool = m_pool(
+        1,
+        member("10.0.0.10", weight=1),
+        member("10.0.0.11", weight=2),
+        member("10.0.0.12", drain=True),
+        algorithm=model.Algorithm.SOURCE_IP,
+    )
+    lb = m_lb(
+        m_listener(1, model.Protocol.TCP, 80),
+        m_listener(2, model.Protocol.HTTPS, 443),
+        pools=(pool,),
+        vip_address="10.0.0.100",
+    )
+    rows = translate.desired_rows(lb)
+    assert [r.listener_id for r in rows] == ["lis-1", "lis-2"]
+    assert [r.name for r in rows] == ["qlb-lis-1", "qlb-lis-2"]
+    backends = "10.0.0.10:8080,10.0.0.11:8080,10.0.0.11:8080"
+    assert [dict(r.vips) for r in rows] == [
+        {"10.0.0.100:80": backends},
+        {"10.0.0.100:443": backends},
+    ]
+    assert {r.selection_fields for r in rows} == {("ip_src",)}
+    assert {r.protocol for r in rows} == {"tcp"}
 
 
 def test_source_ip_persistence_sets_affinity_timeout():
@@ -93,8 +136,8 @@ def test_source_ip_persistence_sets_affinity_timeout():
 def test_only_members_that_may_take_new_connections_are_listed():
     members = [
         member("10.0.0.10"),
-        member("10.0.0.11", admin_state=model.AdminState.OFFLINE),
-        member("10.0.0.12", admin_state=model.AdminState.DRAIN),
+        member("10.0.0.11", admin_state_up=False),
+        member("10.0.0.12", drain=True),
         member("10.0.0.13", weight=0),
         member("10.0.0.14", operating_status=model.OperatingStatus.ERROR),
         member("10.0.0.15", operating_status=model.OperatingStatus.ONLINE),

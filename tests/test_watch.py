@@ -14,7 +14,9 @@ import time
 import grpc
 import pytest
 
-from conftest import Server, Watcher, config_only
+from builders import config_only, create_request, pool_json, pool_of, spec_body
+from conftest import Server, Watcher
+from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb import model
 from quantix_lb.errors import ApiError, Code
@@ -23,31 +25,27 @@ from quantix_lb.watch import QUEUE_LIMIT, WatchHub
 
 E = pb.WatchLoadBalancersResponse
 TRANSPORTS = ("grpc", "connect")
-PROVISIONING = pb.Provisioning.Status
 
 
-def create_request(network_id: str, vip: str, project_id: str = "proj-1") -> pb.CreateLoadBalancerRequest:
-    return pb.CreateLoadBalancerRequest(
-        name=f"lb-{vip}",
-        project_id=project_id,
-        network_id=network_id,
-        vip_address=vip,
-        listeners=[
-            pb.Listener(
-                protocol=pb.Listener.TCP,
-                port=80,
-                default_pool=pb.Pool(members=[pb.Member(address="10.5.0.10", port=8080)]),
-            )
-        ],
+def lb_request(network_id: str, vip: str, project_id: str = "proj-1") -> pb.CreateLoadBalancerRequest:
+    """One TCP:80 listener on a pool of one member."""
+    return create_request(
+        spec_body(
+            pools=[pool_json("10.5.0.10")],
+            network_id=network_id,
+            vip_address=vip,
+            name=f"lb-{vip}",
+            project_id=project_id,
+        )
     )
 
 
 def summary(event: pb.WatchLoadBalancersResponse) -> tuple[str, str, str]:
     lb = event.load_balancer
-    return E.Type.Name(event.type), lb.id, PROVISIONING.Name(lb.provisioning_status)
+    return E.Type.Name(event.type), lb.id, lb.status.provisioning_status
 
 
-def expect(watcher: Watcher, *expected: tuple[str, str, str]) -> list[pb.LoadBalancer]:
+def expect(watcher: Watcher, *expected: tuple[str, str, str]) -> list[res.LoadBalancer]:
     """Reads events until the last expected one arrives (or a deadline passes) and asserts
     that exactly the expected ones came, in order: (type, id, provisioning status)."""
     events = watcher.until(lambda e: summary(e) == expected[-1])
@@ -55,39 +53,44 @@ def expect(watcher: Watcher, *expected: tuple[str, str, str]) -> list[pb.LoadBal
     return [e.load_balancer for e in events]
 
 
-def expect_created(watcher: Watcher, lb: pb.LoadBalancer) -> tuple[pb.LoadBalancer, pb.LoadBalancer]:
+def expect_created(watcher: Watcher, lb: res.LoadBalancer) -> tuple[res.LoadBalancer, res.LoadBalancer]:
     """CREATED as PENDING_CREATE, then UPDATED as ACTIVE once realized."""
     pending, active = expect(watcher, ("CREATED", lb.id, "PENDING_CREATE"), ("UPDATED", lb.id, "ACTIVE"))
     return pending, active
 
 
-def expect_updated(watcher: Watcher, lb: pb.LoadBalancer) -> tuple[pb.LoadBalancer, pb.LoadBalancer]:
+def expect_updated(watcher: Watcher, lb: res.LoadBalancer) -> tuple[res.LoadBalancer, res.LoadBalancer]:
     """UPDATED as PENDING_UPDATE, then UPDATED as ACTIVE once realized."""
     pending, active = expect(watcher, ("UPDATED", lb.id, "PENDING_UPDATE"), ("UPDATED", lb.id, "ACTIVE"))
     return pending, active
 
 
-def expect_deleted(watcher: Watcher, lb: pb.LoadBalancer) -> tuple[pb.LoadBalancer, pb.LoadBalancer]:
+def expect_deleted(watcher: Watcher, lb: res.LoadBalancer) -> tuple[res.LoadBalancer, res.LoadBalancer]:
     """UPDATED as PENDING_DELETE while its OVN rows go, then DELETED."""
     deleting, deleted = expect(
         watcher, ("UPDATED", lb.id, "PENDING_DELETE"), ("DELETED", lb.id, "PENDING_DELETE")
     )
     assert deleted == deleting, "DELETED carries the last state"
+    assert deleting.status.phase == res.LoadBalancerStatus.DELETING
     return deleting, deleted
 
 
-def pending_create(lb: pb.LoadBalancer) -> pb.LoadBalancer:
-    """As first written: PENDING_CREATE and OFFLINE everywhere, no status reason."""
-    out = pb.LoadBalancer()
+def pending_create(lb: res.LoadBalancer) -> res.LoadBalancer:
+    """As first written: PENDING_CREATE and OFFLINE everywhere, no status reason, and no
+    VIP in the status yet (it shows once realized)."""
+    out = res.LoadBalancer()
     out.CopyFrom(lb)
-    out.provisioning_status = pb.Provisioning.PENDING_CREATE
-    out.operating_status = pb.Operating.OFFLINE
-    for li in out.listeners:
-        li.provisioning_status = li.default_pool.provisioning_status = pb.Provisioning.PENDING_CREATE
-        li.operating_status = li.default_pool.operating_status = pb.Operating.OFFLINE
-        li.default_pool.status_reason = ""
-        for m in li.default_pool.members:
-            m.provisioning_status, m.operating_status = pb.Provisioning.PENDING_CREATE, pb.Operating.OFFLINE
+    out.status.CopyFrom(
+        res.LoadBalancerStatus(
+            phase=res.LoadBalancerStatus.PENDING,
+            provisioning_status="PENDING_CREATE",
+            operating_status="OFFLINE",
+        )
+    )
+    for msg in (*out.spec.listeners, *out.spec.pools, *(m for p in out.spec.pools for m in p.members)):
+        msg.provisioning_status, msg.operating_status = "PENDING_CREATE", "OFFLINE"
+    for pool in out.spec.pools:
+        pool.status_reason = ""
     return out
 
 
@@ -95,27 +98,30 @@ def pending_create(lb: pb.LoadBalancer) -> pb.LoadBalancer:
 def test_snapshot_then_create_update_delete_in_order(server: Server, transport: str):
     stub = server.stub
     existing = [
-        stub.CreateLoadBalancer(create_request("net-1", "10.0.0.1"), timeout=10),
-        stub.CreateLoadBalancer(create_request("net-2", "10.0.0.2", project_id="proj-2"), timeout=10),
+        stub.CreateLoadBalancer(lb_request("net-1", "10.0.0.1"), timeout=10),
+        stub.CreateLoadBalancer(lb_request("net-2", "10.0.0.2", project_id="proj-2"), timeout=10),
     ]
     watcher = Watcher(server, transport)
     try:
         assert watcher.snapshot() == existing  # whole messages, in creation order
 
-        created = stub.CreateLoadBalancer(create_request("net-1", "10.0.0.3"), timeout=10)
-        assert created.provisioning_status == pb.Provisioning.ACTIVE
+        created = stub.CreateLoadBalancer(lb_request("net-1", "10.0.0.3"), timeout=10)
+        assert created.status.provisioning_status == "ACTIVE"
+        assert created.status.phase == res.LoadBalancerStatus.ACTIVE
         assert expect_created(watcher, created) == (pending_create(created), created)
 
-        pool = created.listeners[0].default_pool
+        pool = pool_of(created)
         with_member = stub.AddPoolMember(
             pb.AddPoolMemberRequest(
-                load_balancer_id=created.id, pool_id=pool.id, member=pb.Member(address="10.5.0.11", port=8080)
+                load_balancer_id=created.id,
+                pool_id=pool.id,
+                member=res.PoolMember(address="10.5.0.11", port=8080),
             ),
             timeout=10,
         )
         pending, active = expect_updated(watcher, created)
         assert active == with_member
-        assert len(with_member.listeners[0].default_pool.members) == 2
+        assert len(pool_of(with_member).members) == 2
         # The pending event already carries the whole change (statuses aside).
         assert config_only(pending) == config_only(with_member)
 
@@ -143,19 +149,19 @@ def test_snapshot_then_create_update_delete_in_order(server: Server, transport: 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_failed_writes_send_nothing(server: Server, transport: str):
     stub = server.stub
-    taken = stub.CreateLoadBalancer(create_request("net-1", "10.0.0.1"), timeout=10)
+    taken = stub.CreateLoadBalancer(lb_request("net-1", "10.0.0.1"), timeout=10)
     watcher = Watcher(server, transport)
     try:
         assert [lb.id for lb in watcher.snapshot()] == [taken.id]
         with pytest.raises(grpc.RpcError) as info:  # VIP:port taken on the network
-            stub.CreateLoadBalancer(create_request("net-1", "10.0.0.1"), timeout=10)
+            stub.CreateLoadBalancer(lb_request("net-1", "10.0.0.1"), timeout=10)
         assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
         with pytest.raises(grpc.RpcError) as info:
             stub.UpdateLoadBalancer(pb.UpdateLoadBalancerRequest(id=taken.id, name="x" * 300), timeout=10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.RpcError):
             stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id="lb-missing"), timeout=10)
-        good = stub.CreateLoadBalancer(create_request("net-1", "10.0.0.2"), timeout=10)
+        good = stub.CreateLoadBalancer(lb_request("net-1", "10.0.0.2"), timeout=10)
         # The failures sent nothing: the next events are the good create's.
         assert expect_created(watcher, good)[1] == good
     finally:
@@ -165,9 +171,9 @@ def test_failed_writes_send_nothing(server: Server, transport: str):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_filters(server: Server, transport: str):
     stub = server.stub
-    a1 = stub.CreateLoadBalancer(create_request("net-a", "10.0.0.1", "proj-x"), timeout=10)
-    stub.CreateLoadBalancer(create_request("net-b", "10.0.0.2", "proj-x"), timeout=10)
-    c1 = stub.CreateLoadBalancer(create_request("net-a", "10.0.0.3", "proj-y"), timeout=10)
+    a1 = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.1", "proj-x"), timeout=10)
+    stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.2", "proj-x"), timeout=10)
+    c1 = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.3", "proj-y"), timeout=10)
 
     by_network = Watcher(server, transport, pb.WatchLoadBalancersRequest(network_id="net-a"))
     by_project = Watcher(server, transport, pb.WatchLoadBalancersRequest(project_id="proj-y"))
@@ -181,10 +187,10 @@ def test_filters(server: Server, transport: str):
 
         # Only the last of these matches each filter; its two events (the write, then its
         # realization) must be each stream's next ones.
-        stub.CreateLoadBalancer(create_request("net-b", "10.0.0.4", "proj-x"), timeout=10)
-        stub.CreateLoadBalancer(create_request("net-z", "10.0.0.5", "proj-z"), timeout=10)
-        y = stub.CreateLoadBalancer(create_request("net-c", "10.0.0.6", "proj-y"), timeout=10)
-        xa = stub.CreateLoadBalancer(create_request("net-a", "10.0.0.7", "proj-x"), timeout=10)
+        stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.4", "proj-x"), timeout=10)
+        stub.CreateLoadBalancer(lb_request("net-z", "10.0.0.5", "proj-z"), timeout=10)
+        y = stub.CreateLoadBalancer(lb_request("net-c", "10.0.0.6", "proj-y"), timeout=10)
+        xa = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.7", "proj-x"), timeout=10)
         assert expect_created(by_project, y)[1] == y
         assert expect_created(by_network, xa)[1] == xa
         assert expect_created(by_both, xa)[1] == xa
@@ -192,7 +198,7 @@ def test_filters(server: Server, transport: str):
         expect_deleted(by_network, c1)
         expect_deleted(by_project, c1)
         # by_both never saw c1 (another project): its next events are the next match's.
-        xa2 = stub.CreateLoadBalancer(create_request("net-a", "10.0.0.8", "proj-x"), timeout=10)
+        xa2 = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.8", "proj-x"), timeout=10)
         assert expect_created(by_both, xa2)[1] == xa2
     finally:
         for watcher in (by_network, by_project, by_both):
@@ -205,8 +211,7 @@ def test_every_watcher_sees_every_change(server: Server):
         for watcher in watchers:
             assert watcher.snapshot() == []
         created = [
-            server.stub.CreateLoadBalancer(create_request("net-1", f"10.0.1.{i}"), timeout=10)
-            for i in (1, 2, 3)
+            server.stub.CreateLoadBalancer(lb_request("net-1", f"10.0.1.{i}"), timeout=10) for i in (1, 2, 3)
         ]
         for watcher in watchers:
             for lb in created:
@@ -220,7 +225,7 @@ def test_snapshot_larger_than_one_page(server: Server):
     """The snapshot is read in pages of 500; one more than a page must all arrive once, in order."""
     futures = [
         server.stub.CreateLoadBalancer.future(
-            create_request("net-1", f"10.1.{i // 250}.{i % 250 + 1}"), timeout=30
+            lb_request("net-1", f"10.1.{i // 250}.{i % 250 + 1}"), timeout=30
         )
         for i in range(501)
     ]

@@ -8,6 +8,7 @@ import math
 import random
 import re
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from quantix_lb.errors import ApiError, Violation
@@ -17,6 +18,9 @@ MAX_DESCRIPTION = 1024
 MAX_LISTENERS = 64
 MAX_MEMBERS = 1024
 MAX_WEIGHT = 256
+MAX_POOLS = 64
+MAX_LABELS = 64
+MAX_LABEL = 255
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
@@ -41,6 +45,8 @@ class Algorithm(enum.StrEnum):
     ROUND_ROBIN = "ROUND_ROBIN"
     LEAST_CONNECTIONS = "LEAST_CONNECTIONS"
     SOURCE_IP = "SOURCE_IP"
+    # The same hashing as ROUND_ROBIN: every algorithm honours weights.
+    WEIGHTED_ROUND_ROBIN = "WEIGHTED_ROUND_ROBIN"
     SOURCE_IP_PORT = "SOURCE_IP_PORT"
 
 
@@ -51,6 +57,7 @@ class AdminState(enum.StrEnum):
 
 
 class MonitorType(enum.StrEnum):
+    PING = "PING"
     TCP = "TCP"
     HTTP = "HTTP"
     HTTPS = "HTTPS"
@@ -83,8 +90,8 @@ class OperatingStatus(enum.StrEnum):
 class HealthMonitor:
     id: str
     type: MonitorType
-    delay: float
-    timeout: float
+    delay: float  # seconds
+    timeout: float  # seconds
     max_retries: int = 3
     healthy_threshold: int = 2
     http_method: str = ""
@@ -107,9 +114,18 @@ class Member:
     port: int
     name: str = ""
     weight: int = 1
-    admin_state: AdminState = AdminState.ONLINE
+    # Two flags, as the API has them: turning a drained member off and on again
+    # leaves it drained. `admin_state` says what they mean together.
+    admin_state_up: bool = True
+    drain: bool = False
+    subnet_id: str = ""
     provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
+    last_failure_reason: str = ""
+
+    @property
+    def admin_state(self) -> AdminState:
+        return admin_state(self.admin_state_up, self.drain)
 
 
 @dataclass(frozen=True)
@@ -120,9 +136,17 @@ class Pool:
     members: tuple[Member, ...] = ()
     health_monitor: HealthMonitor | None = None
     session_persistence: SessionPersistence | None = None
+    # The backend protocol when the client named one; else that of its listeners.
+    protocol: Protocol | None = None
     provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
     status_reason: str = ""
+
+    def member(self, member_id: str) -> Member:
+        for m in self.members:
+            if m.id == member_id:
+                return m
+        raise ApiError.not_found("member", member_id)
 
 
 @dataclass(frozen=True)
@@ -130,7 +154,7 @@ class Listener:
     id: str
     protocol: Protocol
     port: int
-    default_pool: Pool
+    default_pool_id: str
     name: str = ""
     provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
@@ -146,7 +170,10 @@ class LoadBalancer:
     updated_at: float
     name: str = ""
     description: str = ""
+    labels: tuple[tuple[str, str], ...] = ()  # sorted by key
+    subnet_id: str = ""
     listeners: tuple[Listener, ...] = ()
+    pools: tuple[Pool, ...] = ()
     provisioning_status: ProvisioningStatus = ProvisioningStatus.PENDING_CREATE
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
     status_reason: str = ""
@@ -159,11 +186,24 @@ class LoadBalancer:
                 return listener
         raise ApiError.not_found("listener", listener_id)
 
-    def pool(self, pool_id: str) -> tuple[Listener, Pool]:
-        for listener in self.listeners:
-            if listener.default_pool.id == pool_id:
-                return listener, listener.default_pool
+    def pool(self, pool_id: str) -> Pool:
+        for pool in self.pools:
+            if pool.id == pool_id:
+                return pool
         raise ApiError.not_found("pool", pool_id)
+
+    def pool_of(self, listener: Listener) -> Pool:
+        """The pool serving a listener (a stored load balancer always has it)."""
+        return self.pool(listener.default_pool_id)
+
+    def listeners_of(self, pool_id: str) -> tuple[Listener, ...]:
+        return tuple(li for li in self.listeners if li.default_pool_id == pool_id)
+
+    def served(self) -> Iterator[tuple[Listener, Pool]]:
+        """Each listener with the pool that serves it."""
+        pools = {p.id: p for p in self.pools}
+        for li in self.listeners:
+            yield li, pools[li.default_pool_id]
 
 
 @dataclass(frozen=True)
@@ -175,6 +215,13 @@ class Frontend:
     l4_protocol: str
     port: int
     listener_id: str
+
+
+def admin_state(up: bool, drain: bool) -> AdminState:
+    """admin_state_up false wins (OFFLINE); then drain (DRAIN)."""
+    if not up:
+        return AdminState.OFFLINE
+    return AdminState.DRAIN if drain else AdminState.ONLINE
 
 
 def new_id(prefix: str) -> str:
@@ -291,6 +338,7 @@ def check_member(p: Problems, path: str, m: Member, vip_version: int | None) -> 
         p.add(field_path(path, "address"), f"is IPv{version} but the VIP is IPv{vip_version}")
     check_port(p, field_path(path, "port"), m.port)
     check_name(p, field_path(path, "name"), m.name)
+    check_name(p, field_path(path, "subnet_id"), m.subnet_id)
     if not 0 <= m.weight <= MAX_WEIGHT:
         p.add(field_path(path, "weight"), f"must be from 0 to {MAX_WEIGHT}")
 
@@ -310,7 +358,7 @@ def check_pool(p: Problems, path: str, pool: Pool, vip_version: int | None) -> N
     if pool.health_monitor:
         check_monitor(p, field_path(path, "health_monitor"), pool.health_monitor)
     if pool.session_persistence:
-        check_persistence(p, field_path(path, "session_persistence"), pool.session_persistence)
+        check_persistence(p, field_path(path, "persistence"), pool.session_persistence)
 
 
 def check_persistence(p: Problems, path: str, sp: SessionPersistence) -> None:
@@ -319,13 +367,12 @@ def check_persistence(p: Problems, path: str, sp: SessionPersistence) -> None:
         p.add(field_path(path, "timeout"), "must be from 1 to 65535 seconds")
 
 
-def check_listener(p: Problems, path: str, li: Listener, vip_version: int | None) -> None:
+def check_listener(p: Problems, path: str, li: Listener) -> None:
     check_name(p, field_path(path, "name"), li.name)
     check_port(p, field_path(path, "port"), li.port)
-    check_pool(p, field_path(path, "default_pool"), li.default_pool, vip_version)
 
 
-def check_unique_listeners(p: Problems, lb: LoadBalancer, path_of: dict[str, str]) -> None:
+def check_unique_listeners(p: Problems, lb: LoadBalancer, path_of: Mapping[str, str]) -> None:
     """One listener per (L4 protocol, port): OVN keys a VIP by address and port.
 
     `path_of` maps the listeners this request adds or changes to the path of their port: a
@@ -345,21 +392,71 @@ def check_unique_listeners(p: Problems, lb: LoadBalancer, path_of: dict[str, str
         )
 
 
-def check_load_balancer(p: Problems, lb: LoadBalancer) -> None:
+def check_structure(
+    p: Problems, lb: LoadBalancer, where: Mapping[str, str], *, pool_field: str = "protocol"
+) -> None:
+    """What ties a load balancer's parts together: listeners served by pools of
+    the same L4 protocol, one listener per (protocol, port), and the limits.
+
+    `where` maps the ids of the parts this request adds or changes to their
+    request paths (and "listeners" / "pools" to where a new one was given).
+    `pool_field`: the listener field blamed when its pool balances another protocol."""
+    if len(lb.listeners) > MAX_LISTENERS:
+        p.add(
+            where.get("listeners", "spec.listeners"), f"at most {MAX_LISTENERS} listeners per load balancer"
+        )
+    if len(lb.pools) > MAX_POOLS:
+        p.add(where.get("pools", "spec.pools"), f"at most {MAX_POOLS} pools per load balancer")
+    pools = {pool.id: pool for pool in lb.pools}
+    for li in lb.listeners:
+        path = where.get(li.id, f"listener {li.id}")
+        pool = pools.get(li.default_pool_id)
+        if pool is None:
+            p.add(
+                field_path(path, "default_pool_id"), f"no pool {li.default_pool_id!r} in this load balancer"
+            )
+        elif pool.protocol and pool.protocol.l4 != li.protocol.l4:
+            blamed = field_path(path, pool_field) if li.id in where or pool.id not in where else None
+            p.add(
+                blamed or field_path(where[pool.id], "protocol"),
+                f"listener {li.name or li.id} ({li.protocol}) and pool {pool.name or pool.id}"
+                f" ({pool.protocol}) balance different protocols",
+            )
+    check_unique_listeners(
+        p, lb, {li.id: field_path(where[li.id], "port") for li in lb.listeners if li.id in where}
+    )
+
+
+def check_labels(p: Problems, path: str, labels: tuple[tuple[str, str], ...]) -> None:
+    if len(labels) > MAX_LABELS:
+        p.add(path, f"at most {MAX_LABELS} labels")
+    for key, value in labels:
+        if not key:
+            p.add(path, "a label key must not be empty")
+        check_name(p, f"{path}[{key!r}]", key, MAX_LABEL)
+        check_name(p, f"{path}[{key!r}]", value, MAX_LABEL)
+
+
+def check_load_balancer(p: Problems, lb: LoadBalancer, where: Mapping[str, str]) -> None:
+    """A whole new load balancer; `where` maps each part's id, and
+    "network_id" / "vip_address", to the path the request gave it at."""
     if not lb.project_id:
         p.add("project_id", "is required")
     check_name(p, "project_id", lb.project_id)
+    network = where.get("network_id", "spec.network_id")
     if not lb.network_id:
-        p.add("network_id", "is required")
-    check_name(p, "network_id", lb.network_id)
+        p.add(network, "is required")
+    check_name(p, network, lb.network_id)
     check_name(p, "name", lb.name)
     check_name(p, "description", lb.description, MAX_DESCRIPTION)
-    version = check_ip(p, "vip_address", lb.vip_address)
-    if len(lb.listeners) > MAX_LISTENERS:
-        p.add("listeners", f"at most {MAX_LISTENERS} listeners per load balancer")
-    for i, li in enumerate(lb.listeners):
-        check_listener(p, f"listeners[{i}]", li, version)
-    check_unique_listeners(p, lb, {li.id: f"listeners[{i}].port" for i, li in enumerate(lb.listeners)})
+    check_name(p, "spec.subnet_id", lb.subnet_id)
+    check_labels(p, "labels", lb.labels)
+    version = check_ip(p, where.get("vip_address", "spec.vip_address"), lb.vip_address)
+    for pool in lb.pools:
+        check_pool(p, where[pool.id], pool, version)
+    for li in lb.listeners:
+        check_listener(p, where[li.id], li)
+    check_structure(p, lb, where)
 
 
 def vip_version(lb: LoadBalancer) -> int:
@@ -374,19 +471,12 @@ def replace_listener(lb: LoadBalancer, listener: Listener) -> LoadBalancer:
 
 
 def replace_pool(lb: LoadBalancer, pool: Pool) -> LoadBalancer:
-    listener, _ = lb.pool(pool.id)
-    return replace_listener(lb, replace(listener, default_pool=pool))
+    lb.pool(pool.id)
+    return replace(lb, pools=tuple(pool if p.id == pool.id else p for p in lb.pools))
 
 
 def replace_member(pool: Pool, member: Member) -> Pool:
     return replace(pool, members=tuple(member if m.id == member.id else m for m in pool.members))
-
-
-def member(pool: Pool, member_id: str) -> Member:
-    for m in pool.members:
-        if m.id == member_id:
-            return m
-    raise ApiError.not_found("member", member_id)
 
 
 def changed(old: LoadBalancer, new: LoadBalancer, now: float) -> LoadBalancer:
@@ -447,27 +537,35 @@ def _worst(statuses: list[OperatingStatus]) -> OperatingStatus:
 def realized(lb: LoadBalancer, error: str = "") -> LoadBalancer:
     """The load balancer once OVN holds its current revision (or refused it)."""
     prov = ProvisioningStatus.ERROR if error else ProvisioningStatus.ACTIVE
-    listeners = []
-    for li in lb.listeners:
-        pool = li.default_pool
+    pools = []
+    for pool in lb.pools:
         monitored = pool.health_monitor is not None
         members = tuple(
             replace(m, provisioning_status=prov, operating_status=_member_operating(m, monitored))
             for m in pool.members
         )
-        pool = replace(
-            pool,
-            members=members,
+        pools.append(
+            replace(
+                pool,
+                members=members,
+                provisioning_status=prov,
+                operating_status=_pool_operating(members),
+                status_reason=LEAST_CONNECTIONS_NOTE if pool.algorithm is Algorithm.LEAST_CONNECTIONS else "",
+            )
+        )
+    status_of = {pool.id: pool.operating_status for pool in pools}
+    listeners = tuple(
+        replace(
+            li,
             provisioning_status=prov,
-            operating_status=_pool_operating(members),
-            status_reason=LEAST_CONNECTIONS_NOTE if pool.algorithm is Algorithm.LEAST_CONNECTIONS else "",
+            operating_status=status_of.get(li.default_pool_id, OperatingStatus.ERROR),
         )
-        listeners.append(
-            replace(li, default_pool=pool, provisioning_status=prov, operating_status=pool.operating_status)
-        )
+        for li in lb.listeners
+    )
     return replace(
         lb,
-        listeners=tuple(listeners),
+        listeners=listeners,
+        pools=tuple(pools),
         provisioning_status=prov,
         operating_status=OperatingStatus.ERROR
         if error
@@ -476,21 +574,24 @@ def realized(lb: LoadBalancer, error: str = "") -> LoadBalancer:
     )
 
 
-def with_health(lb: LoadBalancer, health: dict[str, bool], now: float) -> LoadBalancer:
-    """Members' health as checked: ONLINE or ERROR. Returns `lb` itself when
-    nothing changes; otherwise a new revision, since OVN's vips follow health."""
+def with_health(lb: LoadBalancer, health: Mapping[str, tuple[bool, str]], now: float) -> LoadBalancer:
+    """Members' health as checked: ONLINE or ERROR (with the failure's reason).
+    Returns `lb` itself when nothing changes; otherwise a new revision, since
+    OVN's vips follow health."""
     changed_any = False
-    listeners = []
-    for li in lb.listeners:
+    pools = []
+    for pool in lb.pools:
         members = []
-        for m in li.default_pool.members:
+        for m in pool.members:
             if m.id in health:
-                status = OperatingStatus.ONLINE if health[m.id] else OperatingStatus.ERROR
+                healthy, reason = health[m.id]
+                status = OperatingStatus.ONLINE if healthy else OperatingStatus.ERROR
                 if m.operating_status is not status:
-                    m = replace(m, operating_status=status)
+                    failure = m.last_failure_reason if healthy else reason
+                    m = replace(m, operating_status=status, last_failure_reason=failure)
                     changed_any = True
             members.append(m)
-        listeners.append(replace(li, default_pool=replace(li.default_pool, members=tuple(members))))
+        pools.append(replace(pool, members=tuple(members)))
     if not changed_any:
         return lb
-    return replace(lb, listeners=tuple(listeners), updated_at=now, revision=lb.revision + 1)
+    return replace(lb, pools=tuple(pools), updated_at=now, revision=lb.revision + 1)

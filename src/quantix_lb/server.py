@@ -12,9 +12,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import structlog
@@ -28,11 +29,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix.lb.v1 import health_worker_pb2 as worker_pb
 from quantix_lb import metrics
 from quantix_lb.api import connect, rest
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import Authenticator, Principal
+from quantix_lb.convert import LoadBalancerApi
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.nb import Realized
@@ -48,7 +51,7 @@ from quantix_lb.watch import WatchHub
 log = structlog.get_logger(__name__)
 SYNC_WAIT = 10.0  # seconds start-up waits for the realizer's first read of the NB
 SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]
-HEALTH_SERVICE = pb.DESCRIPTOR.services_by_name["HealthWorkerService"]
+HEALTH_SERVICE = worker_pb.DESCRIPTOR.services_by_name["HealthWorkerService"]
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: far above any sane load balancer tree
 
 
@@ -92,12 +95,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def http_app(dispatcher: Dispatcher, cors_origins: tuple[str, ...], auth: Authenticator) -> Starlette:
+def http_app(
+    dispatcher: Dispatcher,
+    cors_origins: tuple[str, ...],
+    auth: Authenticator,
+    health: Callable[[], dict[str, Any]] = dict,
+) -> Starlette:
     connect_app = connect.app(dispatcher, MAX_REQUEST_BYTES)
     return Starlette(
         routes=[
             *rest.routes(dispatcher, MAX_REQUEST_BYTES),
             rest.metrics_route(auth),
+            rest.healthz_route(health),
             Mount(connect_app.path, app=connect_app),
         ],
         middleware=[
@@ -198,7 +207,7 @@ class ControlPlane:
         # Answer the first requests knowing the networks, unless the NB is away.
         if not await asyncio.to_thread(self._realizer.wait_synced, SYNC_WAIT):
             log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
-        dispatcher = Dispatcher(core, auth, methods_of(SERVICE))
+        dispatcher = Dispatcher(LoadBalancerApi(core), auth, methods_of(SERVICE))
         self._health = HealthCoordinator(self._store, stats=stats)
         self._store.subscribe(self._feed_stats)
         self._stats_task = asyncio.create_task(self._stats_tick())
@@ -235,7 +244,7 @@ class ControlPlane:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
         config = uvicorn.Config(
-            http_app(dispatcher, s.cors_origins, auth),
+            http_app(dispatcher, s.cors_origins, auth, self._health_report),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -263,6 +272,10 @@ class ControlPlane:
             data_dir=str(s.data_dir),
             auth=auth.enabled,
         )
+
+    def _health_report(self) -> dict[str, Any]:
+        synced = self._realizer is not None and self._realizer.topology.synced
+        return {"ovn_northbound": "connected" if synced else "connecting"}
 
     def _grpc_target(self, host: str) -> str:
         """Where a client on this machine dials the gRPC listener."""

@@ -1,9 +1,10 @@
-"""The rules: one core behind every transport.
+"""The rules: one core behind every transport, in domain types only.
 
-Each public coroutine is an RPC of LoadBalancerService, named in snake_case,
-taking the request message and the calling Principal. Every check that depends
-on stored state runs inside the store's write function, so a failed rule
-writes nothing and two concurrent changes to one load balancer never race.
+Each public method is one RPC of LoadBalancerService (`convert.LoadBalancerApi`
+turns messages into the arguments and the answers into messages), taking the
+calling Principal last. Every check that depends on stored state runs inside
+the store's write function, so a failed rule writes nothing and two
+concurrent changes to one load balancer never race.
 """
 
 from __future__ import annotations
@@ -11,31 +12,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import enum
 import hashlib
 import ipaddress
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from google.protobuf.empty_pb2 import Empty
-
-from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb import model
 from quantix_lb.auth import Principal
-from quantix_lb.convert import (
-    canonical_or_raw,
-    enum_in,
-    listener_in,
-    load_balancer_out,
-    member_in,
-    monitor_in,
-    persistence_in,
-    stats_out,
-)
 from quantix_lb.errors import ApiError, Code, Violation
-from quantix_lb.model import Problems
+from quantix_lb.model import Problems, field_path
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.nb import Realized, Topology
 from quantix_lb.ovn.translate import Network
@@ -46,17 +35,81 @@ from quantix_lb.watch import StatsChange, WatchHub
 DEFAULT_PAGE_SIZE = 50
 REALIZE_WAIT = 2.0  # seconds a mutating RPC waits for OVN before answering
 MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A new load balancer as a create request gives it. A listener's
+    default_pool_id is still the client's reference (a pool id or name, or
+    empty); `where` maps each part's id, and "network_id" / "vip_address", to
+    the request path it came from; `aliases` maps pool ids as the client
+    wrote them to the ids the pools got."""
+
+    name: str
+    description: str
+    project_id: str
+    labels: tuple[tuple[str, str], ...]
+    network_id: str
+    subnet_id: str
+    vip_address: str
+    listeners: tuple[model.Listener, ...]
+    pools: tuple[model.Pool, ...]
+    where: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    # What converting the request already refused (unknown enums, what only an L7
+    # proxy could do): reported together with every other bad field.
+    problems: tuple[Violation, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolChange:
+    """UpdatePool: None leaves a field as it is."""
+
+    name: str | None = None
+    algorithm: model.Algorithm | None = None
+    health_monitor: model.HealthMonitor | None = None
+    remove_health_monitor: bool = False
+    persistence: model.SessionPersistence | None = None
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """UpdatePoolMember: None leaves a field as it is."""
+
+    name: str | None = None
+    weight: int | None = None
+    admin_state_up: bool | None = None
+    drain: bool | None = None
+
+
+class EventKind(enum.Enum):
+    EXISTING = "EXISTING"
+    SNAPSHOT_COMPLETE = "SNAPSHOT_COMPLETE"
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+    STATS = "STATS"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    load_balancer: model.LoadBalancer | None = None
+    figures: LoadBalancerFigures | None = None  # STATS
+
+
+@dataclass(frozen=True)
+class Page:
+    load_balancers: list[model.LoadBalancer]
+    next_page_token: str
+    total_count: int
+
+
 _EVENT = {
-    ChangeKind.CREATED: pb.WatchLoadBalancersResponse.CREATED,
-    ChangeKind.UPDATED: pb.WatchLoadBalancersResponse.UPDATED,
-    ChangeKind.DELETED: pb.WatchLoadBalancersResponse.DELETED,
+    ChangeKind.CREATED: EventKind.CREATED,
+    ChangeKind.UPDATED: EventKind.UPDATED,
+    ChangeKind.DELETED: EventKind.DELETED,
 }
-
-
-def _required(value: str, field: str) -> str:
-    if not value:
-        raise ApiError.invalid([Violation(field, "is required")])
-    return value
 
 
 def _claim_frontends(tx: Tx, lb: model.LoadBalancer, path_of: Callable[[str], str]) -> None:
@@ -69,6 +122,33 @@ def _claim_frontends(tx: Tx, lb: model.LoadBalancer, path_of: Callable[[str], st
                 f"{path_of(fe.listener_id)}: {fe.vip_address} port {fe.port}/{fe.l4_protocol}"
                 f" is already in use on network {fe.network_id!r}",
             )
+
+
+def resolve_pool(
+    p: Problems, pools: Iterable[model.Pool], ref: str, path: str, aliases: Mapping[str, str] | None = None
+) -> str:
+    """The id of the pool a listener names: by id (or the id the client gave it
+    in the same request), else by name; without a reference, the only pool."""
+    pools = list(pools)
+    if not ref:
+        if len(pools) == 1:
+            return pools[0].id
+        p.add(
+            path,
+            "is required: the load balancer has no pool to serve the listener"
+            if not pools
+            else f"is required: the load balancer has {len(pools)} pools",
+        )
+        return ""
+    target = (aliases or {}).get(ref, ref)
+    found = [pool for pool in pools if pool.id == target] or [pool for pool in pools if pool.name == ref]
+    if len(found) == 1:
+        return found[0].id
+    if found:
+        p.add(path, f"{ref!r} names {len(found)} pools; use a pool id")
+    else:
+        p.add(path, f"no pool with id or name {ref!r} in this load balancer")
+    return ""
 
 
 class Realizer(Protocol):
@@ -105,20 +185,18 @@ class LoadBalancerCore:
     # --- reads ------------------------------------------------------------------
 
     def _visible(self, lb_id: str, who: Principal) -> model.LoadBalancer:
-        lb = self._store.get(_required(lb_id, "id"))
+        lb = self._store.get(lb_id)
         # Another project's load balancer is indistinguishable from a missing one.
         if lb is None or not who.may_see(lb.project_id):
             raise ApiError.not_found("load balancer", lb_id)
         return lb
 
-    async def get_load_balancer(self, req: pb.GetLoadBalancerRequest, who: Principal) -> pb.LoadBalancer:
-        return load_balancer_out(self._view(self._visible(req.id, who)))
+    def get(self, lb_id: str, who: Principal) -> model.LoadBalancer:
+        return self._view(self._visible(lb_id, who))
 
-    async def get_load_balancer_stats(
-        self, req: pb.GetLoadBalancerStatsRequest, who: Principal
-    ) -> pb.LoadBalancerStats:
-        lb = self._view(self._visible(req.id, who))
-        return stats_out(lb, self._stats.figures(lb) if self._stats else None)
+    def stats(self, lb_id: str, who: Principal) -> tuple[model.LoadBalancer, LoadBalancerFigures | None]:
+        lb = self.get(lb_id, who)
+        return lb, self._stats.figures(lb) if self._stats else None
 
     def _project_filter(self, requested: str, who: Principal) -> str:
         """The project a listing covers: any for an admin, the token's own otherwise."""
@@ -128,67 +206,53 @@ class LoadBalancerCore:
             raise ApiError(Code.PERMISSION_DENIED, f"token may not list project {requested!r}")
         return who.project_id or ""
 
-    async def list_load_balancers(
-        self, req: pb.ListLoadBalancersRequest, who: Principal
-    ) -> pb.ListLoadBalancersResponse:
-        project = self._project_filter(req.project_id, who)
-        if req.page_size < 0:
+    def list(self, project_id: str, network_id: str, page_size: int, page_token: str, who: Principal) -> Page:
+        project = self._project_filter(project_id, who)
+        if page_size < 0:
             raise ApiError.invalid([Violation("page_size", "must not be negative")])
-        size = min(req.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        scope = hashlib.sha256(f"{project}\0{req.network_id}".encode()).hexdigest()[:16]
-        after = _decode_token(req.page_token, scope)
-        rows, total = self._store.list(
-            project_id=project, network_id=req.network_id, after=after, limit=size + 1
-        )
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        scope = hashlib.sha256(f"{project}\0{network_id}".encode()).hexdigest()[:16]
+        after = _decode_token(page_token, scope)
+        rows, total = self._store.list(project_id=project, network_id=network_id, after=after, limit=size + 1)
         more = len(rows) > size
         rows = rows[:size]
-        return pb.ListLoadBalancersResponse(
-            load_balancers=[load_balancer_out(self._view(lb)) for _, lb in rows],
+        return Page(
+            load_balancers=[self._view(lb) for _, lb in rows],
             next_page_token=_encode_token(rows[-1][0], scope) if more else "",
             total_count=total,
         )
 
-    async def watch_load_balancers(
-        self, req: pb.WatchLoadBalancersRequest, who: Principal
-    ) -> AsyncIterator[pb.WatchLoadBalancersResponse]:
-        project = self._project_filter(req.project_id, who)
+    async def watch(
+        self, project_id: str, network_id: str, include_stats: bool, who: Principal
+    ) -> AsyncIterator[Event]:
+        project = self._project_filter(project_id, who)
 
         def wanted(lb: model.LoadBalancer) -> bool:
             return (not project or lb.project_id == project) and (
-                not req.network_id or lb.network_id == req.network_id
+                not network_id or lb.network_id == network_id
             )
 
         # Subscribe before the snapshot so nothing falls between the two: a change
         # committed during the snapshot may arrive twice (EXISTING, then its own
         # event); every event carries the whole load balancer, so applying both is safe.
-        sub = self._hub.subscribe(include_stats=req.include_stats)
+        sub = self._hub.subscribe(include_stats=include_stats)
         changes = sub.changes()
         try:
             after = 0
             while True:
-                rows, _ = self._store.list(
-                    project_id=project, network_id=req.network_id, after=after, limit=500
-                )
+                rows, _ = self._store.list(project_id=project, network_id=network_id, after=after, limit=500)
                 for seq, lb in rows:
                     after = seq
-                    yield pb.WatchLoadBalancersResponse(
-                        type=pb.WatchLoadBalancersResponse.EXISTING,
-                        load_balancer=load_balancer_out(self._view(lb)),
-                    )
+                    yield Event(EventKind.EXISTING, self._view(lb))
                 if len(rows) < 500:
                     break
-            yield pb.WatchLoadBalancersResponse(type=pb.WatchLoadBalancersResponse.SNAPSHOT_COMPLETE)
+            yield Event(EventKind.SNAPSHOT_COMPLETE)
             async for change in changes:
                 if isinstance(change, StatsChange):
-                    if req.include_stats and wanted(change.load_balancer):
-                        yield pb.WatchLoadBalancersResponse(
-                            type=pb.WatchLoadBalancersResponse.STATS,
-                            stats=stats_out(change.load_balancer, change.figures),
-                        )
+                    if include_stats and wanted(change.load_balancer):
+                        yield Event(EventKind.STATS, change.load_balancer, change.figures)
                 elif wanted(change.load_balancer):
-                    yield pb.WatchLoadBalancersResponse(
-                        type=_EVENT[change.kind], load_balancer=load_balancer_out(change.load_balancer)
-                    )
+                    yield Event(_EVENT[change.kind], change.load_balancer)
         finally:
             await changes.aclose()
 
@@ -241,70 +305,9 @@ class LoadBalancerCore:
             return lb
         return model.realized(lb, outcome[1])
 
-    # --- writes -----------------------------------------------------------------
-
-    async def create_load_balancer(
-        self, req: pb.CreateLoadBalancerRequest, who: Principal
-    ) -> pb.LoadBalancer:
-        p = Problems()
-        project = req.project_id
-        if not who.admin:
-            if project and project != who.project_id:
-                raise ApiError(Code.PERMISSION_DENIED, f"token may not create in project {project!r}")
-            project = who.project_id or ""
-        network = self._network(req.network_id)
-        allocate = not req.vip_address and network is not None and bool(network.subnet)
-        now = self._clock()
-        lb = model.LoadBalancer(
-            id=model.new_id("lb"),
-            project_id=project,
-            network_id=req.network_id,
-            # A stand-in of the subnet's family until the write picks a free address.
-            vip_address=_first_host(network) if allocate and network else canonical_or_raw(req.vip_address),
-            name=req.name,
-            description=req.description,
-            listeners=tuple(listener_in(p, f"listeners[{i}]", li) for i, li in enumerate(req.listeners)),
-            created_at=now,
-            updated_at=now,
-        )
-        model.check_load_balancer(p, lb)
-        p.raise_if_any()
-        paths = {li.id: f"listeners[{i}]" for i, li in enumerate(lb.listeners)}
-
-        def write(tx: Tx) -> model.LoadBalancer:
-            new = lb
-            if allocate and network:
-                vip = translate.free_vip(network, tx.vips_in_network(lb.network_id))
-                if vip is None:
-                    raise ApiError(
-                        Code.RESOURCE_EXHAUSTED,
-                        f"vip_address: no free address left in {network.subnet} of network {lb.network_id!r}",
-                    )
-                new = replace(lb, vip_address=vip)
-            _claim_frontends(tx, new, paths.__getitem__)
-            tx.insert(new)
-            return new
-
-        return await self._realized_answer(await self._store.write(write))
-
-    def _network(self, network_id: str) -> Network | None:
-        """The network as OVN knows it. With an external Northbound an unknown
-        network is refused; the embedded one creates it on first use."""
-        topology = self._realizer.topology
-        network = topology.networks.get(network_id)
-        if network is None and network_id and not self._realizer.create_networks:
-            if not topology.synced:
-                raise ApiError(Code.UNAVAILABLE, "OVN Northbound is not reachable yet; retry shortly")
-            raise ApiError(
-                Code.FAILED_PRECONDITION,
-                f"network_id: network {network_id!r} is not known to OVN Northbound (no Logical_Switch"
-                " with that name or with external_ids:quantix:network-id)",
-            )
-        return network
-
     # --- realization ---------------------------------------------------------------
 
-    async def _realized_answer(self, lb: model.LoadBalancer) -> pb.LoadBalancer:
+    async def _realized_answer(self, lb: model.LoadBalancer) -> model.LoadBalancer:
         """Waits briefly for OVN to hold this revision, then answers with the
         status the load balancer has by then (later changes come via Watch)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -322,7 +325,7 @@ class LoadBalancerCore:
                 waiters.remove(entry)
             if not waiters:
                 self._waiters.pop(lb.id, None)
-        return load_balancer_out(self._view(lb))
+        return self._view(lb)
 
     def _is_realized(self, lb: model.LoadBalancer) -> bool:
         if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
@@ -378,14 +381,110 @@ class LoadBalancerCore:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
 
+    # --- writes -----------------------------------------------------------------
+
+    async def create(self, draft: Draft, who: Principal) -> model.LoadBalancer:
+        project = draft.project_id
+        if not who.admin:
+            if project and project != who.project_id:
+                raise ApiError(Code.PERMISSION_DENIED, f"token may not create in project {project!r}")
+            project = who.project_id or ""
+        where = draft.where
+        p = Problems(list(draft.problems))
+        unknown: ApiError | None = None
+        try:
+            network = self._network(draft.network_id, where.get("network_id", "spec.network_id"))
+        except ApiError as exc:  # told after the request's own mistakes
+            network, unknown = None, exc
+            if not draft.vip_address:  # no VIP to check without the network's subnet
+                p.raise_if_any()
+                raise
+        subnet_id = draft.subnet_id
+        if network is not None and network.subnet_id:
+            # The Northbound names this network's subnet: the request must agree.
+            if subnet_id and subnet_id != network.subnet_id:
+                p.add("spec.subnet_id", f"network {draft.network_id!r} has subnet {network.subnet_id!r}")
+            subnet_id = network.subnet_id
+        allocate = not draft.vip_address and network is not None and bool(network.subnet)
+        vip_path = where.get("vip_address", "spec.vip_address")
+        subnet = network.subnet if network is not None and network.subnet_id else None
+        if draft.vip_address and subnet and not _in_subnet(draft.vip_address, subnet):
+            p.add(vip_path, f"is not in subnet {network.subnet_id!r} ({network.subnet})")
+        unresolved = len(p.violations)
+        listeners = tuple(
+            replace(
+                li,
+                default_pool_id=resolve_pool(
+                    p,
+                    draft.pools,
+                    li.default_pool_id,
+                    field_path(where[li.id], "default_pool_id"),
+                    draft.aliases,
+                ),
+            )
+            for li in draft.listeners
+        )
+        now = self._clock()
+        lb = model.LoadBalancer(
+            id=model.new_id("lb"),
+            project_id=project,
+            network_id=draft.network_id,
+            subnet_id=subnet_id,
+            # A stand-in of the subnet's family until the write picks a free address.
+            vip_address=_first_host(network) if allocate and network else draft.vip_address,
+            name=draft.name,
+            description=draft.description,
+            labels=draft.labels,
+            listeners=listeners,
+            pools=draft.pools,
+            created_at=now,
+            updated_at=now,
+        )
+        if len(p.violations) > unresolved:  # a pool unresolved: the structure checks would repeat it
+            p.raise_if_any()
+        model.check_load_balancer(p, lb, where)
+        p.raise_if_any()
+        if unknown is not None:
+            raise unknown
+
+        def write(tx: Tx) -> model.LoadBalancer:
+            new = lb
+            if allocate and network:
+                vip = translate.free_vip(network, tx.vips_in_network(lb.network_id))
+                if vip is None:
+                    raise ApiError(
+                        Code.RESOURCE_EXHAUSTED,
+                        f"{vip_path}: no free address left in {network.subnet} of network {lb.network_id!r}",
+                    )
+                new = replace(lb, vip_address=vip)
+            _claim_frontends(tx, new, where.__getitem__)
+            tx.insert(new)
+            return new
+
+        return await self._realized_answer(await self._store.write(write))
+
+    def _network(self, network_id: str, path: str) -> Network | None:
+        """The network as OVN knows it. With an external Northbound an unknown
+        network is refused; the embedded one creates it on first use."""
+        topology = self._realizer.topology
+        network = topology.networks.get(network_id)
+        if network is None and network_id and not self._realizer.create_networks:
+            if not topology.synced:
+                raise ApiError(Code.UNAVAILABLE, "OVN Northbound is not reachable yet; retry shortly")
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"{path}: network {network_id!r} is not known to OVN Northbound (no Logical_Switch"
+                " with that name or with external_ids:quantix:network-id)",
+            )
+        return network
+
     async def _change(
         self,
         lb_id: str,
         who: Principal,
         change: Callable[[model.LoadBalancer], model.LoadBalancer],
         path_of: Callable[[str], str] = lambda _: "listener",
-    ) -> pb.LoadBalancer:
-        _required(lb_id, "load_balancer_id")
+    ) -> model.LoadBalancer:
         now = self._clock()
 
         def write(tx: Tx) -> model.LoadBalancer:
@@ -406,27 +505,32 @@ class LoadBalancerCore:
 
         return await self._realized_answer(await self._store.write(write))
 
-    async def update_load_balancer(
-        self, req: pb.UpdateLoadBalancerRequest, who: Principal
-    ) -> pb.LoadBalancer:
+    async def update(
+        self,
+        lb_id: str,
+        who: Principal,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        labels: tuple[tuple[str, str], ...] | None = None,
+    ) -> model.LoadBalancer:
         p = Problems()
-        model.check_name(p, "name", req.name)
-        model.check_name(p, "description", req.description, model.MAX_DESCRIPTION)
+        model.check_name(p, "name", name or "")
+        model.check_name(p, "description", description or "", model.MAX_DESCRIPTION)
+        model.check_labels(p, "labels", labels or ())
         p.raise_if_any()
 
         def change(lb: model.LoadBalancer) -> model.LoadBalancer:
             return replace(
                 lb,
-                name=req.name if req.HasField("name") else lb.name,
-                description=req.description if req.HasField("description") else lb.description,
+                name=lb.name if name is None else name,
+                description=lb.description if description is None else description,
+                labels=lb.labels if labels is None else labels,
             )
 
-        _required(req.id, "id")
-        return await self._change(req.id, who, change)
+        return await self._change(lb_id, who, change)
 
-    async def delete_load_balancer(self, req: pb.DeleteLoadBalancerRequest, who: Principal) -> Empty:
-        lb_id = _required(req.id, "id")
-
+    async def delete(self, lb_id: str, who: Principal) -> None:
         now = self._clock()
 
         def write(tx: Tx) -> model.LoadBalancer:
@@ -441,92 +545,131 @@ class LoadBalancerCore:
             return new
 
         await self._realized_answer(await self._store.write(write))
-        return Empty()
 
-    async def add_listener(self, req: pb.AddListenerRequest, who: Principal) -> pb.LoadBalancer:
-        if not req.HasField("listener"):
-            raise ApiError.invalid([Violation("listener", "is required")])
+    async def add_listener(
+        self, lb_id: str, listener: model.Listener, inline: model.Pool | None, who: Principal
+    ) -> model.LoadBalancer:
+        where = {listener.id: "listener", "listeners": "listener", "pools": "listener.default_pool"}
+        if inline is not None:
+            where[inline.id] = "listener.default_pool"
 
         def change(lb: model.LoadBalancer) -> model.LoadBalancer:
             p = Problems()
-            listener = listener_in(p, "listener", req.listener)
-            model.check_listener(p, "listener", listener, model.vip_version(lb))
-            new = replace(lb, listeners=(*lb.listeners, listener))
-            if len(new.listeners) > model.MAX_LISTENERS:
-                p.add("listener", f"at most {model.MAX_LISTENERS} listeners per load balancer")
-            model.check_unique_listeners(p, new, {listener.id: "listener.port"})
+            version = model.vip_version(lb)
+            model.check_listener(p, "listener", listener)
+            pools = lb.pools
+            if inline is not None:
+                model.check_pool(p, "listener.default_pool", inline, version)
+                pools = (*pools, inline)
+            pool_id = resolve_pool(p, pools, listener.default_pool_id, "listener.default_pool_id")
+            p.raise_if_any()
+            new = replace(
+                lb, listeners=(*lb.listeners, replace(listener, default_pool_id=pool_id)), pools=pools
+            )
+            model.check_structure(p, new, where)
             p.raise_if_any()
             return new
 
-        return await self._change(req.load_balancer_id, who, change)
+        return await self._change(lb_id, who, change, lambda _: "listener")
 
-    async def update_listener(self, req: pb.UpdateListenerRequest, who: Principal) -> pb.LoadBalancer:
-        _required(req.listener_id, "listener_id")
-        p = Problems()
-        if req.HasField("health_monitor") and req.remove_health_monitor:
-            p.add("remove_health_monitor", "cannot be set together with health_monitor")
-        monitor = (
-            monitor_in(p, "health_monitor", req.health_monitor) if req.HasField("health_monitor") else None
-        )
-        persistence = (
-            persistence_in(p, "session_persistence", req.session_persistence)
-            if req.HasField("session_persistence")
-            else None
-        )
-        algorithm = (
-            enum_in(p, "algorithm", pb.Pool.Algorithm, req.algorithm, model.Algorithm)
-            if req.HasField("algorithm")
-            else None
-        )
-        p.raise_if_any()
-
+    async def update_listener(
+        self,
+        lb_id: str,
+        listener_id: str,
+        who: Principal,
+        *,
+        name: str | None = None,
+        port: int | None = None,
+        default_pool_id: str | None = None,
+    ) -> model.LoadBalancer:
         def change(lb: model.LoadBalancer) -> model.LoadBalancer:
-            old = lb.listener(req.listener_id)
-            pool = old.default_pool
-            pool = replace(
-                pool,
-                algorithm=algorithm or pool.algorithm,
-                health_monitor=None if req.remove_health_monitor else monitor or pool.health_monitor,
-                session_persistence=persistence or pool.session_persistence,
-            )
+            old = lb.listener(listener_id)
+            p = Problems()
+            pool_id = old.default_pool_id
+            if default_pool_id is not None:
+                pool_id = resolve_pool(p, lb.pools, default_pool_id, "default_pool_id")
             listener = replace(
                 old,
-                name=req.name if req.HasField("name") else old.name,
-                port=req.port if req.HasField("port") else old.port,
-                default_pool=pool,
+                name=old.name if name is None else name,
+                port=old.port if port is None else port,
+                default_pool_id=pool_id,
             )
-            checks = Problems()
-            model.check_name(checks, "name", listener.name)
-            model.check_port(checks, "port", listener.port)
-            if monitor:
-                model.check_monitor(checks, "health_monitor", monitor)
-            if persistence:
-                model.check_persistence(checks, "session_persistence", persistence)
+            model.check_name(p, "name", listener.name)
+            model.check_port(p, "port", listener.port)
+            p.raise_if_any()
             new = model.replace_listener(lb, listener)
-            model.check_unique_listeners(checks, new, {listener.id: "port"})
-            checks.raise_if_any()
+            # A listener keeps its protocol: a clash comes from the pool it now names.
+            model.check_structure(p, new, {listener.id: ""}, pool_field="default_pool_id")
+            p.raise_if_any()
             return new
 
-        return await self._change(req.load_balancer_id, who, change, lambda _: "port")
+        return await self._change(lb_id, who, change, lambda _: "port")
 
-    async def remove_listener(self, req: pb.RemoveListenerRequest, who: Principal) -> pb.LoadBalancer:
-        _required(req.listener_id, "listener_id")
-
+    async def remove_listener(self, lb_id: str, listener_id: str, who: Principal) -> model.LoadBalancer:
         def change(lb: model.LoadBalancer) -> model.LoadBalancer:
-            lb.listener(req.listener_id)
-            return replace(lb, listeners=tuple(li for li in lb.listeners if li.id != req.listener_id))
+            lb.listener(listener_id)
+            return replace(lb, listeners=tuple(li for li in lb.listeners if li.id != listener_id))
 
-        return await self._change(req.load_balancer_id, who, change)
+        return await self._change(lb_id, who, change)
 
-    async def add_pool_member(self, req: pb.AddPoolMemberRequest, who: Principal) -> pb.LoadBalancer:
-        _required(req.pool_id, "pool_id")
-        if not req.HasField("member"):
-            raise ApiError.invalid([Violation("member", "is required")])
-
+    async def add_pool(self, lb_id: str, pool: model.Pool, who: Principal) -> model.LoadBalancer:
         def change(lb: model.LoadBalancer) -> model.LoadBalancer:
-            _, pool = lb.pool(req.pool_id)
             p = Problems()
-            member = member_in(p, "member", req.member)
+            model.check_pool(p, "pool", pool, model.vip_version(lb))
+            new = replace(lb, pools=(*lb.pools, pool))
+            model.check_structure(p, new, {pool.id: "pool", "pools": "pool"})
+            p.raise_if_any()
+            return new
+
+        return await self._change(lb_id, who, change)
+
+    async def update_pool(
+        self, lb_id: str, pool_id: str, change: PoolChange, who: Principal
+    ) -> model.LoadBalancer:
+        p = Problems()
+        model.check_name(p, "name", change.name or "")
+        if change.health_monitor:
+            model.check_monitor(p, "health_monitor", change.health_monitor)
+        if change.persistence:
+            model.check_persistence(p, "persistence", change.persistence)
+        p.raise_if_any()
+
+        def apply(lb: model.LoadBalancer) -> model.LoadBalancer:
+            pool = lb.pool(pool_id)
+            monitor = None if change.remove_health_monitor else change.health_monitor or pool.health_monitor
+            return model.replace_pool(
+                lb,
+                replace(
+                    pool,
+                    name=pool.name if change.name is None else change.name,
+                    algorithm=change.algorithm or pool.algorithm,
+                    health_monitor=monitor,
+                    session_persistence=change.persistence or pool.session_persistence,
+                ),
+            )
+
+        return await self._change(lb_id, who, apply)
+
+    async def remove_pool(self, lb_id: str, pool_id: str, who: Principal) -> model.LoadBalancer:
+        def change(lb: model.LoadBalancer) -> model.LoadBalancer:
+            lb.pool(pool_id)
+            users = lb.listeners_of(pool_id)
+            if users:
+                names = ", ".join(li.name or li.id for li in users)
+                raise ApiError(
+                    Code.FAILED_PRECONDITION,
+                    f"pool {pool_id!r} serves listener {names}: point it at another pool or remove it first",
+                )
+            return replace(lb, pools=tuple(pool for pool in lb.pools if pool.id != pool_id))
+
+        return await self._change(lb_id, who, change)
+
+    async def add_member(
+        self, lb_id: str, pool_id: str, member: model.Member, who: Principal
+    ) -> model.LoadBalancer:
+        def change(lb: model.LoadBalancer) -> model.LoadBalancer:
+            pool = lb.pool(pool_id)
+            p = Problems()
             model.check_member(p, "member", member, model.vip_version(lb))
             if len(pool.members) >= model.MAX_MEMBERS:
                 p.add("member", f"at most {model.MAX_MEMBERS} members per pool")
@@ -539,46 +682,48 @@ class LoadBalancerCore:
                     )
             return model.replace_pool(lb, replace(pool, members=(*pool.members, member)))
 
-        return await self._change(req.load_balancer_id, who, change)
+        return await self._change(lb_id, who, change)
 
-    async def update_pool_member(self, req: pb.UpdatePoolMemberRequest, who: Principal) -> pb.LoadBalancer:
-        _required(req.pool_id, "pool_id")
-        _required(req.member_id, "member_id")
+    async def update_member(
+        self, lb_id: str, pool_id: str, member_id: str, change: MemberChange, who: Principal
+    ) -> model.LoadBalancer:
         p = Problems()
-        admin = (
-            enum_in(p, "admin_state", pb.Member.AdminState, req.admin_state, model.AdminState)
-            if req.HasField("admin_state")
-            else None
-        )
-        if req.HasField("weight") and not 0 <= req.weight <= model.MAX_WEIGHT:
+        if change.weight is not None and not 0 <= change.weight <= model.MAX_WEIGHT:
             p.add("weight", f"must be from 0 to {model.MAX_WEIGHT}")
-        model.check_name(p, "name", req.name)
+        model.check_name(p, "name", change.name or "")
         p.raise_if_any()
 
-        def change(lb: model.LoadBalancer) -> model.LoadBalancer:
-            _, pool = lb.pool(req.pool_id)
-            old = model.member(pool, req.member_id)
+        def apply(lb: model.LoadBalancer) -> model.LoadBalancer:
+            pool = lb.pool(pool_id)
+            old = pool.member(member_id)
             member = replace(
                 old,
-                name=req.name if req.HasField("name") else old.name,
-                weight=req.weight if req.HasField("weight") else old.weight,
-                admin_state=admin or old.admin_state,
+                name=old.name if change.name is None else change.name,
+                weight=old.weight if change.weight is None else change.weight,
+                admin_state_up=old.admin_state_up if change.admin_state_up is None else change.admin_state_up,
+                drain=old.drain if change.drain is None else change.drain,
             )
             return model.replace_pool(lb, model.replace_member(pool, member))
 
-        return await self._change(req.load_balancer_id, who, change)
+        return await self._change(lb_id, who, apply)
 
-    async def remove_pool_member(self, req: pb.RemovePoolMemberRequest, who: Principal) -> pb.LoadBalancer:
-        _required(req.pool_id, "pool_id")
-        _required(req.member_id, "member_id")
-
+    async def remove_member(
+        self, lb_id: str, pool_id: str, member_id: str, who: Principal
+    ) -> model.LoadBalancer:
         def change(lb: model.LoadBalancer) -> model.LoadBalancer:
-            _, pool = lb.pool(req.pool_id)
-            model.member(pool, req.member_id)
-            members = tuple(m for m in pool.members if m.id != req.member_id)
+            pool = lb.pool(pool_id)
+            pool.member(member_id)
+            members = tuple(m for m in pool.members if m.id != member_id)
             return model.replace_pool(lb, replace(pool, members=members))
 
-        return await self._change(req.load_balancer_id, who, change)
+        return await self._change(lb_id, who, change)
+
+
+def _in_subnet(address: str, subnet: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(subnet, strict=False)
+    except ValueError:
+        return True  # a bad address is reported by validation, with its path
 
 
 def _first_host(network: Network) -> str:

@@ -39,8 +39,50 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 512
 
-# Versioned schema: each entry runs once, in order, in one transaction.
-MIGRATIONS: list[tuple[int, list[str]]] = [
+DOC_VERSION = 2  # of the stored load balancer documents (see `upgrade`)
+
+
+def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document brought to DOC_VERSION, one step per version.
+
+    1 -> 2: pools belong to the load balancer. A listener held its pool inline
+    (`default_pool`); now the load balancer lists its pools and a listener
+    names its own by `default_pool_id`. A member's `admin_state` (ONLINE,
+    OFFLINE, DRAIN) became the API's two flags, `admin_state_up` and `drain`."""
+    version = doc.get("v", 1)
+    if version > DOC_VERSION:
+        raise ValueError(f"document version {version} is newer than this release ({DOC_VERSION})")
+    if version < 2:
+        pools = list(doc.get("pools", []))
+        listeners = []
+        for listener in doc.get("listeners", []):
+            listener = dict(listener)
+            pool = listener.pop("default_pool", None)
+            if pool is not None:
+                pools.append({**pool, "members": [_member_v2(m) for m in pool.get("members", [])]})
+                listener["default_pool_id"] = pool["id"]
+            listeners.append(listener)
+        doc = {**doc, "listeners": listeners, "pools": pools}
+    return {**doc, "v": DOC_VERSION}
+
+
+def _member_v2(member: dict[str, Any]) -> dict[str, Any]:
+    member = dict(member)
+    state = member.pop("admin_state", "ONLINE")
+    return {**member, "admin_state_up": state != "OFFLINE", "drain": state == "DRAIN"}
+
+
+def _upgrade_documents(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, doc FROM load_balancers").fetchall()
+    conn.executemany(
+        "UPDATE load_balancers SET doc = ? WHERE id = ?",
+        [(dump(load(doc)), lb_id) for lb_id, doc in rows],
+    )
+
+
+# Versioned schema: each entry runs once, in order, in one transaction. A step
+# is SQL, or a function of the connection for what SQL cannot say.
+MIGRATIONS: list[tuple[int, list[str | Callable[[sqlite3.Connection], None]]]] = [
     (
         1,
         [
@@ -64,6 +106,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX frontends_lb ON frontends (load_balancer_id)",
         ],
     ),
+    (2, [_upgrade_documents]),
 ]
 
 
@@ -83,11 +126,14 @@ class Change:
 
 
 def dump(lb: model.LoadBalancer) -> str:
-    return json.dumps(_plain(lb), separators=(",", ":"))
+    return json.dumps({"v": DOC_VERSION, **_plain(lb)}, separators=(",", ":"))
 
 
 def load(doc: str) -> model.LoadBalancer:
-    return _decoder(model.LoadBalancer)(json.loads(doc))
+    data = json.loads(doc)
+    if data.get("v") != DOC_VERSION:
+        data = upgrade(data)
+    return _decoder(model.LoadBalancer)(data)
 
 
 def _plain(obj: Any) -> Any:
@@ -245,8 +291,11 @@ class Store:
             if version in done:
                 continue
             conn.execute("BEGIN IMMEDIATE")
-            for sql in statements:
-                conn.execute(sql)
+            for step in statements:
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(step)
             conn.execute("INSERT INTO schema_migrations VALUES (?, datetime('now'))", (version,))
             conn.execute("COMMIT")
             log.info("store.migrated", version=version)

@@ -7,6 +7,7 @@ with an http rule needs nothing here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import empty_pb2, json_format
@@ -16,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from quantix_lb import metrics
-from quantix_lb.api.dispatch import Dispatcher, Method, to_status, undecodable
+from quantix_lb.api import jsonbody
+from quantix_lb.api.dispatch import Dispatcher, Method, to_status
 from quantix_lb.auth import Authenticator
 from quantix_lb.errors import ApiError, Code, Violation
 
@@ -29,6 +31,7 @@ HTTP_STATUS = {
     Code.ABORTED: 409,
     Code.FAILED_PRECONDITION: 412,
     Code.RESOURCE_EXHAUSTED: 413,
+    Code.UNIMPLEMENTED: 405,
     Code.INTERNAL: 500,
     Code.UNAVAILABLE: 503,
 }
@@ -68,22 +71,27 @@ def _parse(method: Method, request: Request, body: bytes) -> Any:
     msg = method.input()
     rule = method.http
     assert rule is not None
-    try:
-        if rule.body:
-            target = msg if rule.body == "*" else getattr(msg, rule.body)
-            json_format.Parse(body or b"{}", target)
-        elif body.strip():
-            raise ApiError.invalid([Violation("body", "this method takes no request body")])
-        params: dict[str, Any] = {} if rule.body == "*" else dict(request.query_params)
-        params.update(request.path_params)
-        json_format.ParseDict(params, msg)
-    except (json_format.ParseError, UnicodeDecodeError) as exc:
-        raise undecodable(exc, "body" if rule.body else "query") from exc
+    if rule.body:
+        target = msg if rule.body == "*" else getattr(msg, rule.body)
+        prefix = "" if rule.body == "*" else rule.body
+        jsonbody.parse(jsonbody.loads(body or b"{}", prefix or "body"), target, prefix=prefix)
+    elif body.strip():
+        raise ApiError.invalid([Violation("body", "this method takes no request body")])
+    params: dict[str, Any] = {} if rule.body == "*" else dict(request.query_params)
+    params.update(request.path_params)
+    # Path and query values are strings; the walk says which field would not take one.
+    merged = method.input()
+    jsonbody.parse(params, merged)
+    msg.MergeFrom(merged)
     return msg
 
 
-def _endpoint(dispatcher: Dispatcher, method: Method, verb: str, limit: int) -> Any:
+def _endpoint(dispatcher: Dispatcher, by_verb: dict[str, Method], limit: int) -> Any:
+    """One path template's endpoint: each HTTP verb is an RPC."""
+
     async def endpoint(request: Request) -> Response:
+        verb = request.method.lower()
+        method = by_verb["get" if verb == "head" else verb]  # Starlette adds HEAD to GET
         try:
             msg = _parse(method, request, await _read_body(request, limit))
             reply = await dispatcher.unary(method, msg, request.headers.get("authorization"), "rest")
@@ -97,7 +105,7 @@ def _endpoint(dispatcher: Dispatcher, method: Method, verb: str, limit: int) -> 
 
 
 def routes(dispatcher: Dispatcher, limit: int) -> list[BaseRoute]:
-    table: list[BaseRoute] = []
+    by_template: dict[str, dict[str, Method]] = {}
     for method in dispatcher.methods:
         if method.http is None or method.server_streaming:
             continue
@@ -107,8 +115,12 @@ def routes(dispatcher: Dispatcher, limit: int) -> list[BaseRoute]:
         template = getattr(method.http, verb)
         if "=" in template or "*" in template:
             raise ValueError(f"{method.name}: only simple {{field}} path variables are supported")
-        table.append(Route(template, _endpoint(dispatcher, method, verb, limit), methods=[verb.upper()]))
-    return table
+        by_template.setdefault(template, {})[verb] = method
+    # One route per path, so a verb it lacks answers 405 naming every verb it has.
+    return [
+        Route(template, _endpoint(dispatcher, verbs, limit), methods=[v.upper() for v in verbs])
+        for template, verbs in by_template.items()
+    ]
 
 
 def metrics_route(auth: Authenticator) -> Route:
@@ -127,10 +139,22 @@ def metrics_route(auth: Authenticator) -> Route:
     return Route("/metrics", endpoint, methods=["GET"])
 
 
+def healthz_route(ready: Callable[[], dict[str, Any]]) -> Route:
+    """GET /healthz: 200 while the service serves (the cloud's dashboard checks it
+    before it lists anything); the body says what the service is connected to."""
+
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse({"status": "SERVING", **ready()})
+
+    return Route("/healthz", endpoint, methods=["GET"])
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods answer JSON like every other error."""
     assert isinstance(exc, HTTPException)
-    code = {404: Code.NOT_FOUND, 405: Code.INVALID_ARGUMENT}.get(exc.status_code, Code.INVALID_ARGUMENT)
+    code = {404: Code.NOT_FOUND, 405: Code.UNIMPLEMENTED}.get(exc.status_code, Code.INVALID_ARGUMENT)
     response = error_response(ApiError(code, f"{request.method} {request.url.path}: {exc.detail}"))
     response.status_code = exc.status_code
+    if exc.headers:
+        response.headers.update(exc.headers)
     return response

@@ -1,4 +1,4 @@
-"""One health check of one target: TCP, HTTP, HTTPS and UDP_CONNECT on plain asyncio.
+"""One health check of one target: PING, TCP, HTTP, HTTPS and UDP_CONNECT on plain asyncio.
 
 `probe` never raises (other than being cancelled): every outcome is a ProbeResult whose
 reason is short and meant for an operator ("HTTP 503 not in 200", "timeout after 0.25s").
@@ -24,9 +24,12 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-TYPES = frozenset({"TCP", "HTTP", "HTTPS", "UDP_CONNECT"})
+TYPES = frozenset({"PING", "TCP", "HTTP", "HTTPS", "UDP_CONNECT"})
 USER_AGENT = "quantix-lb-health/1"
 UDP_PAYLOAD = b"quantix-lb-health\n"
+PING_PAYLOAD = b"quantix-lb-health"
+# ICMP echo request and reply types, by IP version.
+_ECHO = {4: (8, 0), 6: (128, 129)}
 MAX_STATUS_LINE = 8192
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method is an RFC 9110 token
@@ -55,7 +58,7 @@ class Target:
     id: str
     address: str  # an IP literal, v4 or v6
     port: int
-    type: str  # "TCP" | "HTTP" | "HTTPS" | "UDP_CONNECT"
+    type: str  # "PING" | "TCP" | "HTTP" | "HTTPS" | "UDP_CONNECT"
     delay: float
     timeout: float
     max_retries: int
@@ -134,6 +137,8 @@ async def probe(target: Target) -> ProbeResult:
     try:
         if target.type == "UDP_CONNECT":
             ok, reason = await _udp_connect(target, deadline)
+        elif target.type == "PING":
+            ok, reason = await _ping(target, deadline)
         else:
             async with asyncio.timeout_at(deadline):
                 ok, reason = await _https(target)
@@ -416,6 +421,65 @@ async def _udp_connect(target: Target, deadline: float) -> tuple[bool, str]:
     if isinstance(exc, ConnectionRefusedError):
         return False, "ICMP port unreachable"
     raise exc
+
+
+async def _ping(target: Target, deadline: float) -> tuple[bool, str]:
+    """One ICMP echo. An unprivileged ping socket where the system allows one
+    (net.ipv4.ping_group_range), else a raw socket (root or CAP_NET_RAW)."""
+    loop = asyncio.get_running_loop()
+    version = 6 if target._family == socket.AF_INET6 else 4
+    proto = socket.IPPROTO_ICMPV6 if version == 6 else socket.IPPROTO_ICMP
+    try:
+        sock, raw = socket.socket(target._family, socket.SOCK_DGRAM, proto), False
+    except PermissionError:
+        sock, raw = socket.socket(target._family, socket.SOCK_RAW, proto), True
+    done: asyncio.Future[tuple[bool, str]] = loop.create_future()
+    request, reply = _ECHO[version]
+    ident, seq = int.from_bytes(os.urandom(2)), int.from_bytes(os.urandom(2))
+    packet = struct.pack("!BBHHH", request, 0, 0, ident, seq) + PING_PAYLOAD
+    if version == 4:  # the kernel sums ICMPv6 itself
+        packet = packet[:2] + struct.pack("!H", _checksum(packet)) + packet[4:]
+
+    def readable() -> None:
+        while not done.done():
+            try:
+                data = sock.recv(2048)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                done.set_result((False, _os_reason(exc)))
+                return
+            if raw and version == 4:
+                data = data[(data[0] & 0x0F) * 4 :]  # a raw IPv4 socket hands over the IP header
+            if len(data) < 8:
+                continue
+            kind, _, _, got_ident, got_seq = struct.unpack("!BBHHH", data[:8])
+            # A ping socket rewrites the identifier; a connected raw one sees only the target.
+            if kind == reply and got_seq == seq and (not raw or got_ident == ident):
+                done.set_result((True, "echo reply"))
+
+    try:
+        sock.setblocking(False)
+        sock.connect((target.address, 0))
+        loop.add_reader(sock.fileno(), readable)
+        sock.send(packet)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await done
+        except TimeoutError:
+            return False, f"no echo reply within {target.timeout:g}s"
+    finally:
+        loop.remove_reader(sock.fileno())
+        sock.close()
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
 
 
 class _UDPWatch(asyncio.DatagramProtocol):

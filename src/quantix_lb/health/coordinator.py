@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb import metrics, model
 from quantix_lb.auth import Principal
-from quantix_lb.convert import monitor_out
+from quantix_lb.convert import probe_out
 from quantix_lb.errors import ApiError, Code
 from quantix_lb.stats.aggregate import StatsAggregator
 from quantix_lb.store import Change, ChangeKind, Store, Tx
@@ -40,10 +40,7 @@ HEARTBEAT_TIMEOUT = 1.5  # with the 0.25 s sweep: targets move within 2 s
 HELLO_TIMEOUT = 10.0
 STATS_INTERVAL = 1.0  # seconds between a worker's statistics reports
 FRONTENDS_EVERY = 1.0  # at most one new frontend set per second to the workers
-_STATUS = {
-    model.OperatingStatus.ONLINE: pb.Operating.ONLINE,
-    model.OperatingStatus.ERROR: pb.Operating.ERROR,
-}
+_KNOWN = {model.OperatingStatus.ONLINE: True, model.OperatingStatus.ERROR: False}
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,7 @@ def targets_of(lb: model.LoadBalancer) -> dict[str, Target]:
     if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
         return {}
     found = {}
-    for listener in lb.listeners:
-        pool = listener.default_pool
+    for pool in lb.pools:
         if pool.health_monitor is None:
             continue
         for m in pool.members:
@@ -154,8 +150,8 @@ class HealthCoordinator:
                     self._targets[member_id] = target
                     touched.add(member_id)
             self._by_lb[lb.id] = set(wanted)
-            for m in (m for li in lb.listeners for m in li.default_pool.members if m.id in wanted):
-                if m.operating_status in _STATUS:
+            for m in (m for pool in lb.pools for m in pool.members if m.id in wanted):
+                if m.operating_status in _KNOWN:
                     self._status[m.id] = m.operating_status
         if touched:
             self._assign(touched)
@@ -189,11 +185,11 @@ class HealthCoordinator:
             member_id=target.member_id,
             address=target.address,
             port=target.port,
-            monitor=monitor_out(target.monitor),
+            probe=probe_out(target.monitor),
         )
         status = self._status.get(target.member_id)
-        if status in _STATUS:
-            msg.last_status = _STATUS[status]
+        if status in _KNOWN:
+            msg.last_healthy = _KNOWN[status]
         return msg
 
     def _join(self, worker: _Worker) -> None:
@@ -313,7 +309,7 @@ class HealthCoordinator:
                 lb = tx.get(lb_id)
                 if lb is None:
                     continue
-                new = model.with_health(lb, {t.member_id: t.healthy for t in items}, now)
+                new = model.with_health(lb, {t.member_id: (t.healthy, t.reason) for t in items}, now)
                 if new is not lb:
                     tx.update(new, claims=False)
 

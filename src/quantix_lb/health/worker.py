@@ -21,34 +21,37 @@ from collections.abc import AsyncIterator, Iterable
 import grpc
 import structlog
 
-from limiquantix.network.v1 import network_service_pb2 as pb
-from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
+from quantix.lb.v1 import health_worker_pb2 as pb
+from quantix.lb.v1 import health_worker_pb2_grpc as pb_grpc
 from quantix_lb.health.checks import Target
 from quantix_lb.health.scheduler import Prober
 from quantix_lb.stats.collector import StatsCollector
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF = 5.0
-_KNOWN = {pb.Operating.ONLINE: True, pb.Operating.ERROR: False}
 
 
 def target_in(msg: pb.HealthTarget) -> Target:
-    hm = msg.monitor
+    probe = msg.probe
     return Target(
         id=msg.member_id,
         address=msg.address,
         port=msg.port,
-        type=pb.HealthMonitor.Type.Name(hm.type),
-        delay=hm.delay,
-        timeout=hm.timeout,
-        max_retries=hm.max_retries or 3,
-        healthy_threshold=hm.healthy_threshold or 2,
-        http_method=hm.http_method or "GET",
-        url_path=hm.url_path or "/",
-        expected_codes=hm.expected_codes or "200",
-        host_header=hm.domain_name,
-        tls_verify=hm.tls_verify,
+        type=pb.Probe.Type.Name(probe.type).removeprefix("TYPE_"),
+        delay=probe.delay,
+        timeout=probe.timeout,
+        max_retries=probe.max_retries or 3,
+        healthy_threshold=probe.healthy_threshold or 2,
+        http_method=probe.http_method or "GET",
+        url_path=probe.url_path or "/",
+        expected_codes=probe.expected_codes or "200",
+        host_header=probe.domain_name,
+        tls_verify=probe.tls_verify,
     )
+
+
+def _last_known(msg: pb.HealthTarget) -> bool | None:
+    return msg.last_healthy if msg.HasField("last_healthy") else None
 
 
 class HealthWorker:
@@ -160,7 +163,7 @@ class HealthWorker:
 
     def _apply_snapshot(self, snapshot: pb.TargetSnapshot) -> None:
         assert self._prober is not None
-        known = {t.member_id: _KNOWN.get(t.last_status) for t in snapshot.targets}
+        known = {t.member_id: _last_known(t) for t in snapshot.targets}
         self._prober.set_targets(self._targets(snapshot.targets), known)
         # What changed while we were away is news to the control plane.
         for member_id, last in known.items():
@@ -173,7 +176,7 @@ class HealthWorker:
         for member_id in delta.removals:
             self._prober.remove(member_id)
             self._pending.pop(member_id, None)
-        last = {t.member_id: _KNOWN.get(t.last_status) for t in delta.upserts}
+        last = {t.member_id: _last_known(t) for t in delta.upserts}
         for target in self._targets(delta.upserts):
             self._prober.upsert(target, last[target.id])
 

@@ -47,6 +47,7 @@ from quantix_lb.ovn.translate import (
     NETWORK_ID_KEY,
     OWNER,
     OWNER_KEY,
+    SUBNET_ID_KEY,
     Network,
 )
 
@@ -144,6 +145,7 @@ def build_topology(idl: ovs_idl.Idl) -> dict[str, Network]:
             switch_name=ls.name,
             routers=tuple(sorted(routers)),
             subnet=ls.other_config.get("subnet"),
+            subnet_id=ls.external_ids.get(SUBNET_ID_KEY, ""),
             used_addresses=frozenset(addresses),
             owned=ls.external_ids.get(OWNER_KEY) == OWNER,
         )

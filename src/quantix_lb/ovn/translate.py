@@ -31,6 +31,7 @@ LB_ID_KEY = "quantix:lb-id"
 LISTENER_ID_KEY = "quantix:listener-id"
 PROJECT_ID_KEY = "quantix:project-id"
 NETWORK_ID_KEY = "quantix:network-id"
+SUBNET_ID_KEY = "quantix:subnet-id"  # on a Logical_Switch: the id of its other_config:subnet
 MAX_BACKEND_ENTRIES = 256
 
 Pairs = tuple[tuple[str, str], ...]
@@ -104,9 +105,11 @@ def selection_fields(algorithm: model.Algorithm) -> tuple[str, ...]:
 
 
 def listener_row(
-    lb: model.LoadBalancer, listener: model.Listener, steering: Mapping[str, int] | None = None
+    lb: model.LoadBalancer,
+    listener: model.Listener,
+    pool: model.Pool,
+    steering: Mapping[str, int] | None = None,
 ) -> LbRow:
-    pool = listener.default_pool
     members = backends(pool, steering)
     options: dict[str, str] = {}
     if not members:
@@ -139,7 +142,7 @@ def desired_rows(
     if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
         return ()
     steering = steering or {}
-    return tuple(listener_row(lb, li, steering.get(li.id)) for li in lb.listeners)
+    return tuple(listener_row(lb, li, pool, steering.get(li.id)) for li, pool in lb.served())
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class Network:
     switch_name: str
     routers: tuple[uuid.UUID, ...] = ()  # Logical_Routers connected to the switch
     subnet: str | None = None
+    subnet_id: str = ""  # the cloud's id of `subnet`, when the switch names it
     used_addresses: frozenset[str] = frozenset()
     owned: bool = False  # created by us (embedded mode)
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb import model
 
 STALE_AFTER = 5.0  # seconds without a report before a node's figures stop counting
@@ -343,7 +343,7 @@ class StatsAggregator:
             key = frontend_key(lb, listener)
             if listener in shared:
                 nothing = tuple(
-                    MemberFigures(m.id, None, None, None, None) for m in listener.default_pool.members
+                    MemberFigures(m.id, None, None, None, None) for m in lb.pool_of(listener).members
                 )
                 listeners.append(ListenerFigures(listener.id, None, None, None, None, None, nothing))
                 continue
@@ -358,7 +358,7 @@ class StatsAggregator:
             rps = self.requests_per_second(key)
             rps_total = None if rps is None or rps_total is None else rps_total + rps
             members = []
-            for m in listener.default_pool.members:
+            for m in lb.pool_of(listener).members:
                 msum = self._sum(key, (m.address, m.port), fresh_ids)
                 members.append(
                     MemberFigures(m.id, msum.active or 0, msum.total or 0, msum.bytes_in, msum.bytes_out)
@@ -394,7 +394,7 @@ class StatsAggregator:
             return None
         return {
             m.id: self._sum(key, (m.address, m.port), fresh_ids).active or 0
-            for m in listener.default_pool.members
+            for m in lb.pool_of(listener).members
         }
 
     def nodes(self) -> int:

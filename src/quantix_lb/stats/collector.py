@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import structlog
 
-from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb.stats.conntrack import (
     ConntrackParser,
     ConntrackTracker,

@@ -135,9 +135,7 @@ class SteeringController:
             self._drop(lb_id)
             self._written.pop(lb_id, None)
         for lb in lbs:
-            steered = [
-                li for li in lb.listeners if li.default_pool.algorithm is model.Algorithm.LEAST_CONNECTIONS
-            ]
+            steered = [li for li, pool in lb.served() if pool.algorithm is model.Algorithm.LEAST_CONNECTIONS]
             if not steered or lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
                 self._drop(lb.id)
                 continue
@@ -195,6 +193,18 @@ class SteeringController:
             self._applied[lb.id] = steering
         self._steer(lb.id, steering)
 
+    def _pool_active(self, lb: model.LoadBalancer, pool: model.Pool) -> dict[str, int] | None:
+        """Open connections per member over every listener the pool serves: a
+        member's load is all of it, whichever VIP:port it came through."""
+        total: dict[str, int] = {}
+        for listener in lb.listeners_of(pool.id):
+            counts = self._stats.member_active(lb, listener)
+            if counts is None:
+                return None
+            for member_id, n in counts.items():
+                total[member_id] = total.get(member_id, 0) + n
+        return total
+
     def steering_of(self, lb: model.LoadBalancer, sampled: bool = False) -> Steering | None:
         """The backend lists for the LEAST_CONNECTIONS listeners that need
         steering (a balanced pool keeps its plain weighted list), or None
@@ -202,10 +212,10 @@ class SteeringController:
         out: dict[str, Mapping[str, int]] = {}
         previous = self._applied.get(lb.id, {})
         for li in lb.listeners:
-            pool = li.default_pool
+            pool = lb.pool_of(li)
             if pool.algorithm is not model.Algorithm.LEAST_CONNECTIONS:
                 continue
-            active = self._stats.member_active(lb, li)
+            active = self._pool_active(lb, pool)
             if active is None:
                 return None
             loads = [Load(m.id, m.weight, active.get(m.id, 0)) for m in pool.members if translate.eligible(m)]

@@ -14,41 +14,51 @@ from connectrpc.method import IdempotencyLevel, MethodInfo
 from connectrpc.request import Headers, RequestContext
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, Endpoint, EndpointSync
 import google.protobuf.empty_pb2 as google_dot_protobuf_dot_empty__pb2
+import limiquantix.network.v1.network_pb2 as limiquantix_dot_network_dot_v1_dot_network__pb2
 import limiquantix.network.v1.network_service_pb2 as limiquantix_dot_network_dot_v1_dot_network__service__pb2
 
 
 class LoadBalancerService(Protocol):
-    async def create_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def create_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def get_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def get_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
     async def list_load_balancers(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.ListLoadBalancersRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.ListLoadBalancersResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def update_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def update_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
     async def delete_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.DeleteLoadBalancerRequest, ctx: RequestContext) -> google_dot_protobuf_dot_empty__pb2.Empty:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def add_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def add_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def update_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def update_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def remove_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def remove_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def add_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def add_pool(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def update_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def update_pool(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
-    async def remove_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    async def remove_pool(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def add_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def update_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def remove_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
     async def get_load_balancer_stats(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerStatsRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancerStats:
@@ -68,7 +78,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="CreateLoadBalancer",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.create_load_balancer,
@@ -78,7 +88,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="GetLoadBalancer",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.get_load_balancer,
@@ -98,7 +108,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="UpdateLoadBalancer",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.update_load_balancer,
@@ -118,7 +128,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="AddListener",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.add_listener,
@@ -128,7 +138,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="UpdateListener",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.update_listener,
@@ -138,17 +148,47 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="RemoveListener",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.remove_listener,
+                ),
+                "/limiquantix.network.v1.LoadBalancerService/AddPool": Endpoint.unary(
+                    method=MethodInfo(
+                        name="AddPool",
+                        service_name="limiquantix.network.v1.LoadBalancerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.add_pool,
+                ),
+                "/limiquantix.network.v1.LoadBalancerService/UpdatePool": Endpoint.unary(
+                    method=MethodInfo(
+                        name="UpdatePool",
+                        service_name="limiquantix.network.v1.LoadBalancerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.update_pool,
+                ),
+                "/limiquantix.network.v1.LoadBalancerService/RemovePool": Endpoint.unary(
+                    method=MethodInfo(
+                        name="RemovePool",
+                        service_name="limiquantix.network.v1.LoadBalancerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.remove_pool,
                 ),
                 "/limiquantix.network.v1.LoadBalancerService/AddPoolMember": Endpoint.unary(
                     method=MethodInfo(
                         name="AddPoolMember",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.add_pool_member,
@@ -158,7 +198,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="UpdatePoolMember",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.update_pool_member,
@@ -168,7 +208,7 @@ class LoadBalancerServiceASGIApplication(ConnectASGIApplication[LoadBalancerServ
                         name="RemovePoolMember",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.remove_pool_member,
@@ -212,14 +252,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="CreateLoadBalancer",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -232,14 +272,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="GetLoadBalancer",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -272,14 +312,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="UpdateLoadBalancer",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -312,14 +352,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="AddListener",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -332,14 +372,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="UpdateListener",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -352,14 +392,74 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="RemoveListener",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def add_pool(
+        self,
+        request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="AddPool",
+                service_name="limiquantix.network.v1.LoadBalancerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def update_pool(
+        self,
+        request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="UpdatePool",
+                service_name="limiquantix.network.v1.LoadBalancerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def remove_pool(
+        self,
+        request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="RemovePool",
+                service_name="limiquantix.network.v1.LoadBalancerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -372,14 +472,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="AddPoolMember",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -392,14 +492,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="UpdatePoolMember",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -412,14 +512,14 @@ class LoadBalancerServiceClient(ConnectClient):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return await self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="RemovePoolMember",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -467,83 +567,34 @@ class LoadBalancerServiceClient(ConnectClient):
         )
 
 
-
-class HealthWorkerService(Protocol):
-    def session(self, request: AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest], ctx: RequestContext) -> AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
-        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-
-
-class HealthWorkerServiceASGIApplication(ConnectASGIApplication[HealthWorkerService]):
-    def __init__(self, service: HealthWorkerService | AsyncGenerator[HealthWorkerService], *, interceptors: Iterable[Interceptor]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
-        super().__init__(
-            service=service,
-            endpoints=lambda svc: {
-                "/limiquantix.network.v1.HealthWorkerService/Session": Endpoint.bidi_stream(
-                    method=MethodInfo(
-                        name="Session",
-                        service_name="limiquantix.network.v1.HealthWorkerService",
-                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
-                        idempotency_level=IdempotencyLevel.UNKNOWN,
-                    ),
-                    function=svc.session,
-                ),
-            },
-            interceptors=interceptors,
-            read_max_bytes=read_max_bytes,
-            compressions=compressions,
-        )
-
-    @property
-    def path(self) -> str:
-        """Returns the URL path to mount the application to when serving multiple applications."""
-        return "/limiquantix.network.v1.HealthWorkerService"
-
-
-class HealthWorkerServiceClient(ConnectClient):
-    def session(
-        self,
-        request: AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest],
-        *,
-        headers: Headers | Mapping[str, str] | None = None,
-        timeout_ms: int | None = None,
-    ) -> AsyncIterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
-        return self.execute_bidi_stream(
-            request=request,
-            method=MethodInfo(
-                name="Session",
-                service_name="limiquantix.network.v1.HealthWorkerService",
-                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
-                idempotency_level=IdempotencyLevel.UNKNOWN,
-            ),
-            headers=headers,
-            timeout_ms=timeout_ms,
-        )
-
-
 class LoadBalancerServiceSync(Protocol):
-    def create_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def create_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def get_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def get_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
     def list_load_balancers(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.ListLoadBalancersRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.ListLoadBalancersResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def update_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def update_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
     def delete_load_balancer(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.DeleteLoadBalancerRequest, ctx: RequestContext) -> google_dot_protobuf_dot_empty__pb2.Empty:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def add_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def add_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def update_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def update_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def remove_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def remove_listener(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def add_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def add_pool(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def update_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def update_pool(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-    def remove_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    def remove_pool(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def add_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def update_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def remove_pool_member(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
     def get_load_balancer_stats(self, request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerStatsRequest, ctx: RequestContext) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancerStats:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
@@ -560,7 +611,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="CreateLoadBalancer",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.create_load_balancer,
@@ -570,7 +621,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="GetLoadBalancer",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.get_load_balancer,
@@ -590,7 +641,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="UpdateLoadBalancer",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.update_load_balancer,
@@ -610,7 +661,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="AddListener",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.add_listener,
@@ -620,7 +671,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="UpdateListener",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.update_listener,
@@ -630,17 +681,47 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="RemoveListener",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.remove_listener,
+                ),
+                "/limiquantix.network.v1.LoadBalancerService/AddPool": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="AddPool",
+                        service_name="limiquantix.network.v1.LoadBalancerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.add_pool,
+                ),
+                "/limiquantix.network.v1.LoadBalancerService/UpdatePool": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="UpdatePool",
+                        service_name="limiquantix.network.v1.LoadBalancerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.update_pool,
+                ),
+                "/limiquantix.network.v1.LoadBalancerService/RemovePool": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="RemovePool",
+                        service_name="limiquantix.network.v1.LoadBalancerService",
+                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.remove_pool,
                 ),
                 "/limiquantix.network.v1.LoadBalancerService/AddPoolMember": EndpointSync.unary(
                     method=MethodInfo(
                         name="AddPoolMember",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.add_pool_member,
@@ -650,7 +731,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="UpdatePoolMember",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.update_pool_member,
@@ -660,7 +741,7 @@ class LoadBalancerServiceWSGIApplication(ConnectWSGIApplication):
                         name="RemovePoolMember",
                         service_name="limiquantix.network.v1.LoadBalancerService",
                         input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                        output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.remove_pool_member,
@@ -704,14 +785,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="CreateLoadBalancer",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -724,14 +805,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="GetLoadBalancer",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -764,14 +845,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="UpdateLoadBalancer",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -804,14 +885,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="AddListener",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -824,14 +905,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="UpdateListener",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -844,14 +925,74 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="RemoveListener",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def add_pool(
+        self,
+        request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="AddPool",
+                service_name="limiquantix.network.v1.LoadBalancerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def update_pool(
+        self,
+        request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="UpdatePool",
+                service_name="limiquantix.network.v1.LoadBalancerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def remove_pool(
+        self,
+        request: limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="RemovePool",
+                service_name="limiquantix.network.v1.LoadBalancerService",
+                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -864,14 +1005,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="AddPoolMember",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -884,14 +1025,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="UpdatePoolMember",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -904,14 +1045,14 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
         *,
         headers: Headers | Mapping[str, str] | None = None,
         timeout_ms: int | None = None,
-    ) -> limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer:
+    ) -> limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer:
         return self.execute_unary(
             request=request,
             method=MethodInfo(
                 name="RemovePoolMember",
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer,
+                output=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -952,58 +1093,6 @@ class LoadBalancerServiceClientSync(ConnectClientSync):
                 service_name="limiquantix.network.v1.LoadBalancerService",
                 input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.WatchLoadBalancersRequest,
                 output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.WatchLoadBalancersResponse,
-                idempotency_level=IdempotencyLevel.UNKNOWN,
-            ),
-            headers=headers,
-            timeout_ms=timeout_ms,
-        )
-
-class HealthWorkerServiceSync(Protocol):
-    def session(self, request: Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest], ctx: RequestContext) -> Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
-        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
-
-
-class HealthWorkerServiceWSGIApplication(ConnectWSGIApplication):
-    def __init__(self, service: HealthWorkerServiceSync, interceptors: Iterable[InterceptorSync]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
-        super().__init__(
-            endpoints={
-                "/limiquantix.network.v1.HealthWorkerService/Session": EndpointSync.bidi_stream(
-                    method=MethodInfo(
-                        name="Session",
-                        service_name="limiquantix.network.v1.HealthWorkerService",
-                        input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
-                        output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
-                        idempotency_level=IdempotencyLevel.UNKNOWN,
-                    ),
-                    function=service.session,
-                ),
-            },
-            interceptors=interceptors,
-            read_max_bytes=read_max_bytes,
-            compressions=compressions,
-        )
-
-    @property
-    def path(self) -> str:
-        """Returns the URL path to mount the application to when serving multiple applications."""
-        return "/limiquantix.network.v1.HealthWorkerService"
-
-
-class HealthWorkerServiceClientSync(ConnectClientSync):
-    def session(
-        self,
-        request: Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest],
-        *,
-        headers: Headers | Mapping[str, str] | None = None,
-        timeout_ms: int | None = None,
-    ) -> Iterator[limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse]:
-        return self.execute_bidi_stream(
-            request=request,
-            method=MethodInfo(
-                name="Session",
-                service_name="limiquantix.network.v1.HealthWorkerService",
-                input=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest,
-                output=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,

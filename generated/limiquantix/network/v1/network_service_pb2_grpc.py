@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from limiquantix.network.v1 import network_pb2 as limiquantix_dot_network_dot_v1_dot_network__pb2
 from limiquantix.network.v1 import network_service_pb2 as limiquantix_dot_network_dot_v1_dot_network__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -29,9 +30,13 @@ if _version_not_supported:
 class LoadBalancerServiceStub:
     """LoadBalancerService manages Layer-4 load balancers realized in OVN.
 
-    Every method is served over gRPC, Connect (JSON and binary) and, where a
-    google.api.http rule is declared, REST. Errors carry the same status code and
-    message on all three; INVALID_ARGUMENT carries google.rpc.BadRequest details.
+    The cloud's own RPCs, requests and statistics are kept exactly as its
+    network_service.proto has them; quantix-lb adds RPCs (pools after creation,
+    UpdateListener, UpdatePoolMember, WatchLoadBalancers) and fields numbered
+    from 100. Every method is served over gRPC, Connect (JSON and binary) and,
+    where a google.api.http rule is declared, REST. Errors carry the same status
+    code and message on all three; INVALID_ARGUMENT carries google.rpc.BadRequest
+    details naming the field.
     """
 
     def __init__(self, channel):
@@ -43,12 +48,12 @@ class LoadBalancerServiceStub:
         self.CreateLoadBalancer = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/CreateLoadBalancer',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.GetLoadBalancer = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/GetLoadBalancer',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.ListLoadBalancers = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/ListLoadBalancers',
@@ -58,7 +63,7 @@ class LoadBalancerServiceStub:
         self.UpdateLoadBalancer = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/UpdateLoadBalancer',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.DeleteLoadBalancer = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/DeleteLoadBalancer',
@@ -68,32 +73,47 @@ class LoadBalancerServiceStub:
         self.AddListener = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/AddListener',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.UpdateListener = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/UpdateListener',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.RemoveListener = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/RemoveListener',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
+                _registered_method=True)
+        self.AddPool = channel.unary_unary(
+                '/limiquantix.network.v1.LoadBalancerService/AddPool',
+                request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest.SerializeToString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
+                _registered_method=True)
+        self.UpdatePool = channel.unary_unary(
+                '/limiquantix.network.v1.LoadBalancerService/UpdatePool',
+                request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest.SerializeToString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
+                _registered_method=True)
+        self.RemovePool = channel.unary_unary(
+                '/limiquantix.network.v1.LoadBalancerService/RemovePool',
+                request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest.SerializeToString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.AddPoolMember = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/AddPoolMember',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.UpdatePoolMember = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/UpdatePoolMember',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.RemovePoolMember = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/RemovePoolMember',
                 request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
                 _registered_method=True)
         self.GetLoadBalancerStats = channel.unary_unary(
                 '/limiquantix.network.v1.LoadBalancerService/GetLoadBalancerStats',
@@ -110,9 +130,13 @@ class LoadBalancerServiceStub:
 class LoadBalancerServiceServicer:
     """LoadBalancerService manages Layer-4 load balancers realized in OVN.
 
-    Every method is served over gRPC, Connect (JSON and binary) and, where a
-    google.api.http rule is declared, REST. Errors carry the same status code and
-    message on all three; INVALID_ARGUMENT carries google.rpc.BadRequest details.
+    The cloud's own RPCs, requests and statistics are kept exactly as its
+    network_service.proto has them; quantix-lb adds RPCs (pools after creation,
+    UpdateListener, UpdatePoolMember, WatchLoadBalancers) and fields numbered
+    from 100. Every method is served over gRPC, Connect (JSON and binary) and,
+    where a google.api.http rule is declared, REST. Errors carry the same status
+    code and message on all three; INVALID_ARGUMENT carries google.rpc.BadRequest
+    details naming the field.
     """
 
     def CreateLoadBalancer(self, request, context):
@@ -137,7 +161,7 @@ class LoadBalancerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateLoadBalancer(self, request, context):
-        """UpdateLoadBalancer changes the name or description of a load balancer.
+        """UpdateLoadBalancer changes the description, labels or name of a load balancer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,22 +175,44 @@ class LoadBalancerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddListener(self, request, context):
-        """AddListener adds a frontend listener (with its default pool) to a load balancer.
+        """AddListener adds a listener, served by an existing pool (or a pool given
+        inline as default_pool).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateListener(self, request, context):
-        """UpdateListener changes a listener and its default pool's algorithm, health
-        monitor and session persistence.
+        """UpdateListener changes a listener's name, port or default pool.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveListener(self, request, context):
-        """RemoveListener removes a listener and its default pool.
+        """RemoveListener removes a listener (its pool stays).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddPool(self, request, context):
+        """AddPool adds a pool with its members, monitor and persistence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePool(self, request, context):
+        """UpdatePool changes a pool's name, algorithm, health monitor or session persistence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePool(self, request, context):
+        """RemovePool removes a pool and its members; FAILED_PRECONDITION while a
+        listener uses it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -180,7 +226,7 @@ class LoadBalancerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdatePoolMember(self, request, context):
-        """UpdatePoolMember changes a member's name, weight or admin state (ONLINE, OFFLINE, DRAIN).
+        """UpdatePoolMember changes a member's name, weight, admin state or drain.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -215,12 +261,12 @@ def add_LoadBalancerServiceServicer_to_server(servicer, server):
             'CreateLoadBalancer': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateLoadBalancer,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'GetLoadBalancer': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLoadBalancer,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'ListLoadBalancers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListLoadBalancers,
@@ -230,7 +276,7 @@ def add_LoadBalancerServiceServicer_to_server(servicer, server):
             'UpdateLoadBalancer': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateLoadBalancer,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'DeleteLoadBalancer': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteLoadBalancer,
@@ -240,32 +286,47 @@ def add_LoadBalancerServiceServicer_to_server(servicer, server):
             'AddListener': grpc.unary_unary_rpc_method_handler(
                     servicer.AddListener,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'UpdateListener': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateListener,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'RemoveListener': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveListener,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
+            ),
+            'AddPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPool,
+                    request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest.FromString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
+            ),
+            'UpdatePool': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePool,
+                    request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest.FromString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
+            ),
+            'RemovePool': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePool,
+                    request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest.FromString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'AddPoolMember': grpc.unary_unary_rpc_method_handler(
                     servicer.AddPoolMember,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'UpdatePoolMember': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdatePoolMember,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'RemovePoolMember': grpc.unary_unary_rpc_method_handler(
                     servicer.RemovePoolMember,
                     request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.SerializeToString,
+                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.SerializeToString,
             ),
             'GetLoadBalancerStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLoadBalancerStats,
@@ -288,9 +349,13 @@ def add_LoadBalancerServiceServicer_to_server(servicer, server):
 class LoadBalancerService:
     """LoadBalancerService manages Layer-4 load balancers realized in OVN.
 
-    Every method is served over gRPC, Connect (JSON and binary) and, where a
-    google.api.http rule is declared, REST. Errors carry the same status code and
-    message on all three; INVALID_ARGUMENT carries google.rpc.BadRequest details.
+    The cloud's own RPCs, requests and statistics are kept exactly as its
+    network_service.proto has them; quantix-lb adds RPCs (pools after creation,
+    UpdateListener, UpdatePoolMember, WatchLoadBalancers) and fields numbered
+    from 100. Every method is served over gRPC, Connect (JSON and binary) and,
+    where a google.api.http rule is declared, REST. Errors carry the same status
+    code and message on all three; INVALID_ARGUMENT carries google.rpc.BadRequest
+    details naming the field.
     """
 
     @staticmethod
@@ -309,7 +374,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/CreateLoadBalancer',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.CreateLoadBalancerRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -336,7 +401,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/GetLoadBalancer',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.GetLoadBalancerRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -390,7 +455,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/UpdateLoadBalancer',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateLoadBalancerRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -444,7 +509,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/AddListener',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddListenerRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -471,7 +536,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/UpdateListener',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdateListenerRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -498,7 +563,88 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/RemoveListener',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemoveListenerRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/limiquantix.network.v1.LoadBalancerService/AddPool',
+            limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolRequest.SerializeToString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/limiquantix.network.v1.LoadBalancerService/UpdatePool',
+            limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolRequest.SerializeToString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/limiquantix.network.v1.LoadBalancerService/RemovePool',
+            limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolRequest.SerializeToString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -525,7 +671,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/AddPoolMember',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.AddPoolMemberRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -552,7 +698,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/UpdatePoolMember',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.UpdatePoolMemberRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -579,7 +725,7 @@ class LoadBalancerService:
             target,
             '/limiquantix.network.v1.LoadBalancerService/RemovePoolMember',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.RemovePoolMemberRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.LoadBalancer.FromString,
+            limiquantix_dot_network_dot_v1_dot_network__pb2.LoadBalancer.FromString,
             options,
             channel_credentials,
             insecure,
@@ -634,87 +780,6 @@ class LoadBalancerService:
             '/limiquantix.network.v1.LoadBalancerService/WatchLoadBalancers',
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.WatchLoadBalancersRequest.SerializeToString,
             limiquantix_dot_network_dot_v1_dot_network__service__pb2.WatchLoadBalancersResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-
-class HealthWorkerServiceStub:
-    """HealthWorkerService connects health-check workers to the control plane.
-    Workers authenticate with a worker token (a tenant token is refused).
-    """
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.Session = channel.stream_stream(
-                '/limiquantix.network.v1.HealthWorkerService/Session',
-                request_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest.SerializeToString,
-                response_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse.FromString,
-                _registered_method=True)
-
-
-class HealthWorkerServiceServicer:
-    """HealthWorkerService connects health-check workers to the control plane.
-    Workers authenticate with a worker token (a tenant token is refused).
-    """
-
-    def Session(self, request_iterator, context):
-        """Session carries one worker's work: the worker sends a hello first, then
-        health transitions and heartbeats; the control plane answers with the
-        worker's full target set, then changes to it.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_HealthWorkerServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'Session': grpc.stream_stream_rpc_method_handler(
-                    servicer.Session,
-                    request_deserializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest.FromString,
-                    response_serializer=limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'limiquantix.network.v1.HealthWorkerService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('limiquantix.network.v1.HealthWorkerService', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class HealthWorkerService:
-    """HealthWorkerService connects health-check workers to the control plane.
-    Workers authenticate with a worker token (a tenant token is refused).
-    """
-
-    @staticmethod
-    def Session(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/limiquantix.network.v1.HealthWorkerService/Session',
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionRequest.SerializeToString,
-            limiquantix_dot_network_dot_v1_dot_network__service__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
