@@ -10,6 +10,7 @@ import pytest
 from builders import m_lb, m_listener, m_member, m_pool
 from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb import model
+from quantix_lb.convert import report_in
 from quantix_lb.ovn import translate
 from quantix_lb.stats.aggregate import STALE_AFTER, StatsAggregator
 from quantix_lb.stats.steering import Load, SteeringController, repetitions, water_level
@@ -103,16 +104,16 @@ def test_aggregate_sums_nodes_and_maps_members() -> None:
     agg = StatsAggregator(clock)
     lb = _lb()
     assert agg.update([lb])
-    assert [(f.protocol, f.vip, f.port) for f in agg.frontends()] == [("tcp", "10.0.0.100", 80)]
+    assert agg.frontends() == [("tcp", "10.0.0.100", 80)]
     assert agg.figures(lb).unavailable_reason == "no health worker reports data-path statistics"
-    agg.report("n1", report({"10.0.0.10": 3, "10.0.0.11": 1}))
-    agg.report("n2", report({"10.0.0.10": 2}))
+    agg.report("n1", report_in(report({"10.0.0.10": 3, "10.0.0.11": 1})))
+    agg.report("n2", report_in(report({"10.0.0.10": 2})))
     fig = agg.figures(lb)
     assert (fig.active, fig.total, fig.bytes_in) == (6, 6, None)  # no byte counters: unavailable
     assert [(m.member_id, m.active) for m in fig.listeners[0].members] == [("m0", 5), ("m1", 1), ("m2", 0)]
     # A node gone stale stops counting open connections, not what it counted.
     clock.now += STALE_AFTER + 1
-    agg.report("n1", report({"10.0.0.10": 0, "10.0.0.11": 0}, {"10.0.0.10": 3, "10.0.0.11": 1}))
+    agg.report("n1", report_in(report({"10.0.0.10": 0, "10.0.0.11": 0}, {"10.0.0.10": 3, "10.0.0.11": 1})))
     fig = agg.figures(lb)
     assert (fig.active, fig.total) == (0, 6)
 
@@ -122,29 +123,29 @@ def test_aggregate_keeps_totals_across_a_worker_restart_and_measures_the_rate() 
     agg = StatsAggregator(clock)
     lb = _lb()
     agg.update([lb])
-    agg.report("n1", report({"10.0.0.10": 0}, {"10.0.0.10": 10}))
+    agg.report("n1", report_in(report({"10.0.0.10": 0}, {"10.0.0.10": 10})))
     assert agg.figures(lb).requests_per_second is None  # one sample is no rate
     clock.now += 1
-    agg.report("n1", report({"10.0.0.10": 0}, {"10.0.0.10": 30}))
+    agg.report("n1", report_in(report({"10.0.0.10": 0}, {"10.0.0.10": 30})))
     assert agg.figures(lb).requests_per_second == pytest.approx(20.0)
     clock.now += 1
-    agg.report("n1", report({"10.0.0.10": 0}, {"10.0.0.10": 4}))  # the worker started over
+    agg.report("n1", report_in(report({"10.0.0.10": 0}, {"10.0.0.10": 4})))  # the worker started over
     assert agg.figures(lb).total == 34
 
 
 def test_steering_controller_applies_only_changes_and_withdraws_when_stale() -> None:
     clock, agg, ctl, applied = steered(_lb())
     assert applied == []  # no figures yet: plain weights
-    agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
+    agg.report("n1", report_in(report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0})))
     assert applied[-1] == ("lb", {"lis-1": {"m0": 0, "m1": 1, "m2": 1}})
-    agg.report("n1", report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0}))
+    agg.report("n1", report_in(report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0})))
     assert len(applied) == 1  # same list: no new write
     clock.now += STALE_AFTER + 1
     ctl.check_fresh()
     assert applied[-1] == ("lb", None)
     # A ROUND_ROBIN pool is never steered.
     ctl.update([_lb(model.Algorithm.ROUND_ROBIN)])
-    agg.report("n1", report({"10.0.0.10": 20}))
+    agg.report("n1", report_in(report({"10.0.0.10": 20})))
     assert applied[-1] == ("lb", None)
 
 
@@ -158,7 +159,7 @@ def test_a_pool_shared_by_two_listeners_is_steered_by_each_members_whole_load() 
     other = report({"10.0.0.10": 0, "10.0.0.11": 0, "10.0.0.12": 20}).frontends[0]
     other.frontend.port = 8080
     both.frontends.append(other)
-    agg.report("n1", both)
+    agg.report("n1", report_in(both))
     only_m1 = {"m0": 0, "m1": 1, "m2": 0}
     assert applied[-1] == ("lb", {"lis-1": only_m1, "lis-2": only_m1})
     rows = translate.desired_rows(lb, applied[-1][1])
@@ -194,13 +195,13 @@ def test_bytes_in_from_flow_counters_when_conntrack_has_none() -> None:
     agg.update([lb])
     first = report({"10.0.0.10": 1})
     first.frontends[0].bytes_in = 1000
-    agg.report("n1", first)
+    agg.report("n1", report_in(first))
     fig = agg.figures(lb)
     assert (fig.bytes_in, fig.listeners[0].bytes_in, fig.bytes_out) == (1000, 1000, None)
     assert fig.listeners[0].members[0].bytes_in is None  # per member: not measured
     again = report({"10.0.0.10": 1})
     again.frontends[0].bytes_in = 300  # flows reinstalled: counting starts over
-    agg.report("n1", again)
+    agg.report("n1", report_in(again))
     assert agg.figures(lb).bytes_in == 1300
 
 
@@ -219,9 +220,9 @@ def test_balanced_loads_keep_the_weighted_list_and_small_moves_write_nothing() -
 
 def test_controller_leaves_a_balanced_pool_alone() -> None:
     _, agg, _, applied = steered(_lb())
-    agg.report("n1", report({"10.0.0.10": 4, "10.0.0.11": 5, "10.0.0.12": 4}))
+    agg.report("n1", report_in(report({"10.0.0.10": 4, "10.0.0.11": 5, "10.0.0.12": 4})))
     assert applied == []  # within one connection: plain weighted hashing, no NB write
-    agg.report("n1", report({"10.0.0.10": 9, "10.0.0.11": 5, "10.0.0.12": 4}))
+    agg.report("n1", report_in(report({"10.0.0.10": 9, "10.0.0.11": 5, "10.0.0.12": 4})))
     # Out of balance: the least loaded gets the most entries. (5 connections arrived in one
     # sample, so 10 are expected and m0 keeps a small share.)
     ((lb_id, steering),) = applied
@@ -233,9 +234,9 @@ def test_adding_a_listener_keeps_the_figures_of_the_others_and_stale_rates_go_un
     agg = StatsAggregator(clock)
     lb = _lb()
     agg.update([lb])
-    agg.report("n1", report({"10.0.0.10": 2}, {"10.0.0.10": 50}))
+    agg.report("n1", report_in(report({"10.0.0.10": 2}, {"10.0.0.10": 50})))
     clock.now += 1
-    agg.report("n1", report({"10.0.0.10": 2}, {"10.0.0.10": 60}))
+    agg.report("n1", report_in(report({"10.0.0.10": 2}, {"10.0.0.10": 60})))
     udp = m_listener(2, model.Protocol.UDP, 53)  # on the same pool
     grown = dataclasses.replace(lb, listeners=(*lb.listeners, udp))
     assert agg.update([grown])  # a new frontend for the workers
@@ -251,7 +252,7 @@ def test_the_same_vip_port_on_two_networks_is_not_mixed_up() -> None:
     agg = StatsAggregator(clock)
     mine, theirs = _lb(), dataclasses.replace(_lb(), id="lb2", network_id="other")
     agg.update([mine, theirs])
-    agg.report("n1", report({"10.0.0.10": 3}))
+    agg.report("n1", report_in(report({"10.0.0.10": 3})))
     fig = agg.figures(mine)
     assert "another network" in fig.unavailable_reason
     assert (fig.active, fig.listeners[0].active, fig.listeners[0].members[0].active) == (None, None, None)
@@ -267,14 +268,14 @@ def test_a_restarted_worker_is_known_by_its_epoch_even_when_it_counted_past_the_
     agg.update([lb])
     before = report({"10.0.0.10": 1}, {"10.0.0.10": 5})
     before.epoch = 7
-    agg.report("n1", before)
+    agg.report("n1", report_in(before))
     after = report({"10.0.0.10": 1}, {"10.0.0.10": 9})  # a new process, already past 5
     after.epoch = 8
-    agg.report("n1", after)
+    agg.report("n1", report_in(after))
     assert agg.figures(lb).total == 14
     unreadable = pb.StatsReport(available=False, reason="gone")
-    agg.report("n1", unreadable)  # no epoch: not a restart
+    agg.report("n1", report_in(unreadable))  # no epoch: not a restart
     again = report({"10.0.0.10": 1}, {"10.0.0.10": 10})
     again.epoch = 8
-    agg.report("n1", again)
+    agg.report("n1", report_in(again))
     assert agg.figures(lb).total == 15

@@ -1,9 +1,10 @@
-"""The protobuf boundary of LoadBalancerService: API messages in, domain types out.
+"""The protobuf boundary: API messages in, domain types out.
 
 `LoadBalancerApi` is what the transports call: one coroutine per RPC that
 turns the request message into domain values, calls the rules
 (`service.LoadBalancerCore`, which knows no protobuf) and turns the answer
-into the response message. Incoming enums and the parts of the cloud's
+into the response message. `HealthWorkerApi` does the same for the workers'
+stream in front of `health.coordinator`. Incoming enums and the parts of the cloud's
 contract an L4 data path cannot honour are checked here (as field
 violations, never exceptions); every other rule lives in `model` and `service`.
 """
@@ -24,9 +25,10 @@ from quantix.lb.v1 import health_worker_pb2 as wire
 from quantix_lb import model
 from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Violation
+from quantix_lb.health import coordinator as hc
 from quantix_lb.model import Problems, field_path
 from quantix_lb.service import Draft, Event, EventKind, LoadBalancerCore, MemberChange, PoolChange
-from quantix_lb.stats.aggregate import LoadBalancerFigures
+from quantix_lb.stats.aggregate import BackendSample, FrontendSample, LoadBalancerFigures, NodeReport
 
 E = TypeVar("E", bound=enum.Enum)
 _PHASE = {
@@ -607,3 +609,88 @@ def _event_out(event: Event) -> svc.WatchLoadBalancersResponse:
     elif event.load_balancer is not None:
         out.load_balancer.CopyFrom(load_balancer_out(event.load_balancer))
     return out
+
+
+# --- the health workers' stream -------------------------------------------------------------
+
+
+def _optional(msg: Any, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def report_in(msg: wire.StatsReport) -> NodeReport:
+    return NodeReport(
+        available=msg.available,
+        reason=msg.reason,
+        epoch=msg.epoch,
+        frontends=tuple(
+            FrontendSample(
+                key=(fs.frontend.protocol, fs.frontend.vip, fs.frontend.port),
+                backends=tuple(
+                    BackendSample(
+                        b.address,
+                        b.port,
+                        b.active,
+                        b.total,
+                        _optional(b, "bytes_in"),
+                        _optional(b, "bytes_out"),
+                    )
+                    for b in fs.backends
+                ),
+                bytes_in=_optional(fs, "bytes_in"),
+            )
+            for fs in msg.frontends
+        ),
+    )
+
+
+def worker_message_in(msg: wire.SessionRequest) -> hc.WorkerMessage:
+    kind = msg.WhichOneof("message")
+    if kind == "hello":
+        return hc.Hello(msg.hello.node_id, msg.hello.capacity)
+    if kind == "transitions":
+        return tuple(hc.Transition(t.member_id, t.healthy, t.reason) for t in msg.transitions.transitions)
+    if kind == "heartbeat":
+        return hc.Heartbeat(msg.heartbeat.targets)
+    if kind == "stats":
+        return report_in(msg.stats)
+    return None  # a kind this release does not know
+
+
+def _target_out(a: hc.Assignment) -> wire.HealthTarget:
+    t = a.target
+    msg = wire.HealthTarget(member_id=t.member_id, address=t.address, port=t.port, probe=probe_out(t.monitor))
+    if a.last_healthy is not None:
+        msg.last_healthy = a.last_healthy
+    return msg
+
+
+def control_message_out(message: hc.ControlMessage) -> wire.SessionResponse:
+    if isinstance(message, hc.Snapshot):
+        targets = [_target_out(a) for a in message.targets]
+        snapshot = wire.TargetSnapshot(targets=targets, heartbeat_interval=message.heartbeat_interval)
+        return wire.SessionResponse(snapshot=snapshot)
+    if isinstance(message, hc.Delta):
+        upserts = [_target_out(a) for a in message.upserts]
+        return wire.SessionResponse(delta=wire.TargetDelta(upserts=upserts, removals=message.removals))
+    frontends = [wire.Frontend(protocol=p, vip=v, port=port) for p, v, port in message.keys]
+    return wire.SessionResponse(
+        stats_frontends=wire.StatsFrontends(frontends=frontends, interval=message.interval)
+    )
+
+
+class HealthWorkerApi:
+    """HealthWorkerService as the transports call it, in front of the coordinator."""
+
+    def __init__(self, coordinator: hc.HealthCoordinator) -> None:
+        self._coordinator = coordinator
+
+    async def session(
+        self, requests: AsyncIterator[wire.SessionRequest], who: Principal
+    ) -> AsyncIterator[wire.SessionResponse]:
+        async def messages() -> AsyncIterator[hc.WorkerMessage]:
+            async for request in requests:
+                yield worker_message_in(request)
+
+        async for message in self._coordinator.session(messages(), who):
+            yield control_message_out(message)

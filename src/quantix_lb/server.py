@@ -35,7 +35,7 @@ from quantix_lb.api import connect, rest
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import Authenticator, Principal
-from quantix_lb.convert import LoadBalancerApi
+from quantix_lb.convert import HealthWorkerApi, LoadBalancerApi
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.nb import Realized
@@ -215,7 +215,7 @@ class ControlPlane:
         self._health.start()
         metrics.export_control_plane(self._realizer, self._health)
         metrics.register_collector(LoadBalancerMetrics(stats, self._store.get, self._steering))
-        health_dispatcher = Dispatcher(self._health, auth, methods_of(HEALTH_SERVICE))
+        health_dispatcher = Dispatcher(HealthWorkerApi(self._health), auth, methods_of(HEALTH_SERVICE))
 
         self._grpc = grpc.aio.server(
             options=[

@@ -25,12 +25,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb import metrics, model
 from quantix_lb.auth import Principal
-from quantix_lb.convert import probe_out
 from quantix_lb.errors import ApiError, Code
-from quantix_lb.stats.aggregate import StatsAggregator
+from quantix_lb.stats.aggregate import FrontendKey, NodeReport, StatsAggregator
 from quantix_lb.store import Change, ChangeKind, Store, Tx
 
 log = structlog.get_logger(__name__)
@@ -50,6 +48,61 @@ class Target:
     address: str
     port: int
     monitor: model.HealthMonitor
+
+
+# --- what crosses the worker stream (convert.HealthWorkerApi puts it on the wire) ---------
+
+
+@dataclass(frozen=True)
+class Hello:
+    node_id: str
+    capacity: int = 0  # targets the worker is willing to check (0: no limit)
+
+
+@dataclass(frozen=True)
+class Transition:
+    member_id: str
+    healthy: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    targets: int = 0
+
+
+# From a worker: a hello first, then transitions, heartbeats and data-path samples.
+WorkerMessage = Hello | tuple[Transition, ...] | Heartbeat | NodeReport | None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A member for a worker to check, with the last state known of it."""
+
+    target: Target
+    last_healthy: bool | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    targets: tuple[Assignment, ...]
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True)
+class Delta:
+    upserts: tuple[Assignment, ...] = ()
+    removals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Frontends:
+    keys: tuple[FrontendKey, ...]
+    interval: float
+
+
+# To a worker.
+ControlMessage = Snapshot | Delta | Frontends
 
 
 def targets_of(lb: model.LoadBalancer) -> dict[str, Target]:
@@ -81,7 +134,7 @@ class _Worker:
     session: int
     node_id: str
     last_seen: float
-    outbox: asyncio.Queue[pb.SessionResponse | None] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[ControlMessage | None] = field(default_factory=asyncio.Queue)
 
 
 class HealthCoordinator:
@@ -161,7 +214,7 @@ class HealthCoordinator:
     def _assign(self, member_ids: Iterable[str]) -> None:
         """(Re)places members on workers and sends each worker its changes."""
         by_node = {w.node_id: w for w in self._workers.values()}
-        upserts: dict[int, list[pb.HealthTarget]] = {}
+        upserts: dict[int, list[Assignment]] = {}
         removals: dict[int, list[str]] = {}
         for member_id in member_ids:
             old = self._owner.get(member_id)
@@ -175,22 +228,13 @@ class HealthCoordinator:
                 continue
             assert target is not None
             self._owner[member_id] = new
-            upserts.setdefault(new, []).append(self._target_out(target))
+            upserts.setdefault(new, []).append(self._assignment(target))
         for session in upserts.keys() | removals.keys():
-            delta = pb.TargetDelta(upserts=upserts.get(session, []), removals=removals.get(session, []))
-            self._workers[session].outbox.put_nowait(pb.SessionResponse(delta=delta))
+            delta = Delta(tuple(upserts.get(session, ())), tuple(removals.get(session, ())))
+            self._workers[session].outbox.put_nowait(delta)
 
-    def _target_out(self, target: Target) -> pb.HealthTarget:
-        msg = pb.HealthTarget(
-            member_id=target.member_id,
-            address=target.address,
-            port=target.port,
-            probe=probe_out(target.monitor),
-        )
-        status = self._status.get(target.member_id)
-        if status in _KNOWN:
-            msg.last_healthy = _KNOWN[status]
-        return msg
+    def _assignment(self, target: Target) -> Assignment:
+        return Assignment(target, _KNOWN.get(self._status.get(target.member_id)))
 
     def _join(self, worker: _Worker) -> None:
         self._workers[worker.session] = worker
@@ -200,14 +244,10 @@ class HealthCoordinator:
         for member_id in moving:
             old = self._owner.get(member_id)
             if old is not None and old in self._workers and old != worker.session:
-                delta = pb.TargetDelta(removals=[member_id])
-                self._workers[old].outbox.put_nowait(pb.SessionResponse(delta=delta))
+                self._workers[old].outbox.put_nowait(Delta(removals=(member_id,)))
             self._owner[member_id] = worker.session
-        snapshot = pb.TargetSnapshot(
-            targets=[self._target_out(self._targets[m]) for m in moving],
-            heartbeat_interval=HEARTBEAT_INTERVAL,
-        )
-        worker.outbox.put_nowait(pb.SessionResponse(snapshot=snapshot))
+        snapshot = Snapshot(tuple(self._assignment(self._targets[m]) for m in moving), HEARTBEAT_INTERVAL)
+        worker.outbox.put_nowait(snapshot)
         if self._stats is not None:
             worker.outbox.put_nowait(self._frontends_message())
         log.info("health.worker_joined", node=worker.node_id, targets=len(moving), workers=len(self._workers))
@@ -244,16 +284,15 @@ class HealthCoordinator:
         """The set of VIP:ports to report on changed; workers get it shortly."""
         self._frontends_dirty = True
 
-    def _frontends_message(self) -> pb.SessionResponse:
+    def _frontends_message(self) -> Frontends:
         assert self._stats is not None
-        frontends = pb.StatsFrontends(frontends=self._stats.frontends(), interval=self._stats_interval)
-        return pb.SessionResponse(stats_frontends=frontends)
+        return Frontends(tuple(self._stats.frontends()), self._stats_interval)
 
     # --- the worker stream ---------------------------------------------------------------
 
     async def session(
-        self, requests: AsyncIterator[pb.SessionRequest], who: Principal
-    ) -> AsyncIterator[pb.SessionResponse]:
+        self, requests: AsyncIterator[WorkerMessage], who: Principal
+    ) -> AsyncIterator[ControlMessage]:
         if who.role not in ("worker", "admin"):
             raise ApiError(Code.PERMISSION_DENIED, "the worker stream needs a worker token")
         try:
@@ -261,11 +300,11 @@ class HealthCoordinator:
                 first = await anext(requests)
         except (TimeoutError, StopAsyncIteration):
             raise ApiError(Code.INVALID_ARGUMENT, "a session starts with a hello") from None
-        if first.WhichOneof("message") != "hello" or not first.hello.node_id:
+        if not isinstance(first, Hello) or not first.node_id:
             raise ApiError(
                 Code.INVALID_ARGUMENT, "hello.node_id: a session starts with a hello naming the node"
             )
-        worker = _Worker(next(self._sessions), first.hello.node_id, self._clock())
+        worker = _Worker(next(self._sessions), first.node_id, self._clock())
         for other in [w for w in self._workers.values() if w.node_id == worker.node_id]:
             self._leave(other, "replaced by a new session")  # a reconnect of the same node
         self._join(worker)
@@ -277,21 +316,20 @@ class HealthCoordinator:
             reader.cancel()
             self._leave(worker, "stream closed")
 
-    async def _read(self, worker: _Worker, requests: AsyncIterator[pb.SessionRequest]) -> None:
+    async def _read(self, worker: _Worker, requests: AsyncIterator[WorkerMessage]) -> None:
         try:
             async for request in requests:
                 worker.last_seen = self._clock()
-                kind = request.WhichOneof("message")
-                if kind == "transitions":
-                    await self._apply(worker, request.transitions.transitions)
-                elif kind == "stats" and self._stats is not None:
-                    self._stats.report(worker.node_id, request.stats)
+                if isinstance(request, tuple):
+                    await self._apply(worker, request)
+                elif isinstance(request, NodeReport) and self._stats is not None:
+                    self._stats.report(worker.node_id, request)
         except Exception as exc:  # the stream broke: the session ends with it
             log.info("health.worker_stream_error", node=worker.node_id, error=str(exc))
         finally:
             worker.outbox.put_nowait(None)
 
-    async def _apply(self, worker: _Worker, transitions: Iterable[pb.HealthTransition]) -> None:
+    async def _apply(self, worker: _Worker, transitions: Iterable[Transition]) -> None:
         # Only the member's current worker speaks for it (a late report from a worker
         # that lost the member is stale).
         accepted = [t for t in transitions if self._owner.get(t.member_id) == worker.session]
@@ -300,7 +338,7 @@ class HealthCoordinator:
         now = time.time()
 
         def write(tx: Tx) -> None:
-            by_lb: dict[str, list[pb.HealthTransition]] = {}
+            by_lb: dict[str, list[Transition]] = {}
             for t in accepted:
                 target = self._targets.get(t.member_id)
                 if target:

@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb import model
 
 STALE_AFTER = 5.0  # seconds without a report before a node's figures stop counting
@@ -29,6 +28,35 @@ STATS_WINDOW = 10.0  # seconds over which requests_per_second is measured
 
 FrontendKey = tuple[str, str, int]  # protocol, VIP, port
 BackendKey = tuple[str, int]  # address, port
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSample:
+    """One backend of a frontend on one node, as its worker reports it."""
+
+    address: str
+    port: int
+    active: int  # connections open now
+    total: int  # distinct connections seen since the worker began watching
+    bytes_in: int | None = None
+    bytes_out: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendSample:
+    key: FrontendKey
+    backends: tuple[BackendSample, ...]
+    bytes_in: int | None = None  # client-to-VIP bytes from the balancing flows
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    """One worker's sample of its node's data path."""
+
+    available: bool
+    reason: str = ""
+    frontends: tuple[FrontendSample, ...] = ()
+    epoch: int = 0  # random per worker process: a new value means the counts start over
 
 
 @dataclass(frozen=True)
@@ -76,15 +104,15 @@ class _Counts:
     offset_in: int = 0
     offset_out: int = 0
 
-    def take(self, b: pb.BackendStats) -> None:
+    def take(self, b: BackendSample) -> None:
         if b.total < self.total:  # the worker started over
             self.offset_total += self.total
             self.offset_in += self.bytes_in or 0
             self.offset_out += self.bytes_out or 0
         self.active = b.active
         self.total = b.total
-        self.bytes_in = b.bytes_in if b.HasField("bytes_in") else None
-        self.bytes_out = b.bytes_out if b.HasField("bytes_out") else None
+        self.bytes_in = b.bytes_in
+        self.bytes_out = b.bytes_out
 
     @property
     def all_total(self) -> int:
@@ -229,8 +257,9 @@ class StatsAggregator:
     def load_balancers_of(self, keys: set[FrontendKey]) -> set[str]:
         return {lb_id for key in keys for lb_id in self._frontends.get(key, ())}
 
-    def frontends(self) -> list[pb.Frontend]:
-        return [pb.Frontend(protocol=p, vip=v, port=port) for p, v, port in sorted(self._frontends)]
+    def frontends(self) -> list[FrontendKey]:
+        """Every VIP:port a worker should report on."""
+        return sorted(self._frontends)
 
     # --- reports ---------------------------------------------------------------------
 
@@ -238,7 +267,7 @@ class StatsAggregator:
         """callback(frontends) after each report, with the frontends it touched."""
         self._listeners.append(callback)
 
-    def report(self, node_id: str, report: pb.StatsReport, wall: float | None = None) -> None:
+    def report(self, node_id: str, report: NodeReport, wall: float | None = None) -> None:
         now = self._clock()
         node = self._nodes.setdefault(node_id, _Node())
         node.reported, node.reported_wall = now, wall if wall is not None else time.time()
@@ -250,14 +279,14 @@ class StatsAggregator:
         touched: set[FrontendKey] = set()
         seen: set[FrontendKey] = set()
         for fs in report.frontends:
-            key = (fs.frontend.protocol, fs.frontend.vip, fs.frontend.port)
+            key = fs.key
             if key not in self._frontends:
                 continue  # a frontend deleted since the worker's last update
             seen.add(key)
             per_backend = node.counts.setdefault(key, {})
             for b in fs.backends:
                 per_backend.setdefault((b.address, b.port), _Counts()).take(b)
-            if fs.HasField("bytes_in"):
+            if fs.bytes_in is not None:
                 node.flow_bytes.setdefault(key, _FlowBytes()).take(fs.bytes_in)
             touched.add(key)
         # Frontends left out have nothing open on this node now.
