@@ -585,3 +585,38 @@ def test_a_killed_realizer_process_is_restarted_and_converges(server: Server) ->
     # The new process knew the whole desired state before it touched the NB: the
     # untouched load balancer kept its very row (not deleted and made again).
     assert kept_row in {r["_uuid"] for r in nb.owned()}
+
+
+def test_the_subnet_the_northbound_names_is_honoured(server: Server) -> None:
+    """A switch that names its subnet (external_ids:quantix:subnet-id beside
+    other_config:subnet): spec.subnet_id must agree, a given VIP must lie in it, an
+    allocated one comes from it, and the load balancer shows the subnet's id."""
+    nb = Nb(server)
+    nb.ctl("ls-add", "net-sub", "--", "set", "logical_switch", "net-sub",
+           "other_config:subnet=10.20.0.0/24", 'external_ids:"quantix:subnet-id"=sub-1')  # fmt: skip
+    body = {"project_id": "p", "spec": {"network_id": "net-sub", "listeners": [{"port": 80}], "pools": [{}]}}
+
+    def create(**spec: Any) -> httpx.Response:
+        request = copy.deepcopy(body)
+        request["spec"].update(spec)
+        with httpx.Client(base_url=server.http_url, timeout=15) as http:
+            return http.post("/api/v1/load-balancers", json=request)
+
+    # Once the service has read the switch, the VIP comes from its subnet.
+    allocated, _ = wait_for(
+        lambda: (r := create()).status_code == 201 and r.json()["spec"]["subnet_id"] == "sub-1" and r.json(),
+        10,
+        "a load balancer on the named subnet",
+    )
+    assert allocated["spec"]["vip_address"] == "10.20.0.1"
+    assert allocated["status"]["provisioning_status"] == "ACTIVE"
+
+    def violation(response: httpx.Response) -> tuple[int, list[str]]:
+        details = response.json()["details"][0]["field_violations"]
+        return response.status_code, [v["field"] for v in details]
+
+    assert violation(create(subnet_id="sub-2")) == (400, ["spec.subnet_id"])
+    assert violation(create(subnet_id="sub-1", vip_address="10.99.0.5")) == (400, ["spec.vip_address"])
+    inside = create(subnet_id="sub-1", vip_address="10.20.0.77")
+    assert inside.status_code == 201, inside.text
+    assert inside.json()["spec"]["subnet_id"] == "sub-1"
