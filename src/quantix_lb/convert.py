@@ -28,7 +28,7 @@ from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health import coordinator as hc
 from quantix_lb.model import Problems, field_path
 from quantix_lb.service import Draft, Event, EventKind, LoadBalancerCore, MemberChange, PoolChange
-from quantix_lb.stats.aggregate import BackendSample, FrontendSample, LoadBalancerFigures, NodeReport
+from quantix_lb.stats.aggregate import LoadBalancerFigures, NodeReport, ReportedBackend, ReportedFrontend
 
 E = TypeVar("E", bound=enum.Enum)
 _PHASE = {
@@ -624,10 +624,10 @@ def report_in(msg: wire.StatsReport) -> NodeReport:
         reason=msg.reason,
         epoch=msg.epoch,
         frontends=tuple(
-            FrontendSample(
+            ReportedFrontend(
                 key=(fs.frontend.protocol, fs.frontend.vip, fs.frontend.port),
                 backends=tuple(
-                    BackendSample(
+                    ReportedBackend(
                         b.address,
                         b.port,
                         b.active,

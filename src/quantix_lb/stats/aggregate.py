@@ -31,7 +31,7 @@ BackendKey = tuple[str, int]  # address, port
 
 
 @dataclass(frozen=True, slots=True)
-class BackendSample:
+class ReportedBackend:
     """One backend of a frontend on one node, as its worker reports it."""
 
     address: str
@@ -43,9 +43,9 @@ class BackendSample:
 
 
 @dataclass(frozen=True, slots=True)
-class FrontendSample:
+class ReportedFrontend:
     key: FrontendKey
-    backends: tuple[BackendSample, ...]
+    backends: tuple[ReportedBackend, ...]
     bytes_in: int | None = None  # client-to-VIP bytes from the balancing flows
 
 
@@ -55,7 +55,7 @@ class NodeReport:
 
     available: bool
     reason: str = ""
-    frontends: tuple[FrontendSample, ...] = ()
+    frontends: tuple[ReportedFrontend, ...] = ()
     epoch: int = 0  # random per worker process: a new value means the counts start over
 
 
@@ -104,7 +104,7 @@ class _Counts:
     offset_in: int = 0
     offset_out: int = 0
 
-    def take(self, b: BackendSample) -> None:
+    def take(self, b: ReportedBackend) -> None:
         if b.total < self.total:  # the worker started over
             self.offset_total += self.total
             self.offset_in += self.bytes_in or 0
