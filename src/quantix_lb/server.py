@@ -37,8 +37,8 @@ from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import Authenticator, Principal
 from quantix_lb.convert import HealthWorkerApi, LoadBalancerApi
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
+from quantix_lb.ovn.contract import Realized
 from quantix_lb.ovn.embedded import EmbeddedNb
-from quantix_lb.ovn.nb import Realized
 from quantix_lb.ovn.remote import RealizerProcess
 from quantix_lb.proc import terminate, with_parent_death_signal
 from quantix_lb.service import LoadBalancerCore

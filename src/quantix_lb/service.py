@@ -26,7 +26,7 @@ from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Code, Violation
 from quantix_lb.model import Problems, field_path
 from quantix_lb.ovn import translate
-from quantix_lb.ovn.nb import Realized, Topology
+from quantix_lb.ovn.contract import Realized, Topology
 from quantix_lb.ovn.translate import Network
 from quantix_lb.stats.aggregate import FrontendKey, LoadBalancerFigures, StatsAggregator
 from quantix_lb.store import Change, ChangeKind, Store, Tx

@@ -26,8 +26,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ovs.json
@@ -41,6 +41,7 @@ from ovs.db import types as ovs_types
 from quantix_lb import metrics, model
 from quantix_lb.ovn import commands as cmd
 from quantix_lb.ovn import translate
+from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
 from quantix_lb.ovn.translate import (
     LB_ID_KEY,
     LISTENER_ID_KEY,
@@ -69,33 +70,6 @@ _STRING_COLUMNS = frozenset({"name", "vips", "external_ids"})
 _TOPOLOGY_TABLES = frozenset(
     {"Logical_Switch", "Logical_Switch_Port", "Logical_Router", "Logical_Router_Port"}
 )
-
-
-@dataclass(frozen=True)
-class Realized:
-    """The outcome of realizing one revision of a load balancer."""
-
-    lb_id: str
-    revision: int
-    error: str = ""
-    deleted: bool = False
-    load_balancer: model.LoadBalancer | None = None  # the revision realized
-
-
-@dataclass(frozen=True)
-class FullPass:
-    """The last complete comparison of every load balancer with the NB."""
-
-    finished: float  # wall clock
-    seconds: float
-    load_balancers: int
-    commands: int  # NB commands it took to repair what it found (including concurrent changes)
-
-
-@dataclass(frozen=True)
-class Topology:
-    networks: dict[str, Network] = field(default_factory=dict)
-    synced: bool = False  # False until the IDL has loaded the NB once
 
 
 def fetch_schema(remote: str, timeout: float = 2.0) -> ovs_idl.SchemaHelper:
@@ -210,9 +184,6 @@ class _Want:
 
 
 # listener id -> member id -> backend-list entries (LEAST_CONNECTIONS pools)
-Steering = Mapping[str, Mapping[str, int]]
-
-
 class NbRealizer:
     def __init__(
         self,

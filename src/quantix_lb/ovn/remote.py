@@ -29,7 +29,8 @@ from typing import Any
 import structlog
 
 from quantix_lb import logs, metrics, model
-from quantix_lb.ovn.nb import FullPass, NbRealizer, Realized, Steering, Topology
+from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
+from quantix_lb.ovn.nb import NbRealizer
 from quantix_lb.proc import with_parent_death_signal
 
 log = structlog.get_logger(__name__)

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 from quantix_lb import model
 from quantix_lb.ovn import translate
+from quantix_lb.ovn.contract import Steering
 from quantix_lb.stats.aggregate import FrontendKey, StatsAggregator, frontend_key
 
 # listener id -> member id -> backend-list entries
-Steering = Mapping[str, Mapping[str, int]]
 
 SLOTS_PER_MEMBER = 32  # entries per unit of weight before reduction (fine enough shares)
 MAX_SLOTS = 256  # the translation's cap on a backend list
