@@ -14,17 +14,11 @@ Three kinds of figures:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from quantix_lb.health.coordinator import HealthCoordinator
-    from quantix_lb.ovn.remote import RealizerProcess
 
 # What generate_latest writes: the text exposition format 0.0.4.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -139,23 +133,6 @@ def set_source(name: str, fn: Source) -> None:
     """Reads gauge `name` (one of the names above) from `fn` at every scrape, on
     the event loop's thread; a later call replaces the function."""
     _sources.set(name, fn)
-
-
-def export_control_plane(realizer: RealizerProcess, health: HealthCoordinator) -> None:
-    """The callback gauges of one running control plane."""
-
-    def full_pass_duration() -> float | None:
-        last = realizer.last_full_pass
-        return last.seconds if last else None
-
-    def full_pass_age() -> float | None:
-        last = realizer.last_full_pass
-        return max(0.0, time.time() - last.finished) if last else None
-
-    set_source(HEALTH_WORKERS, health.workers)
-    set_source(FULL_PASS_DURATION, full_pass_duration)
-    set_source(FULL_PASS_AGE, full_pass_age)
-    set_source(PENDING, realizer.pending)
 
 
 def register_collector(collector: Collector) -> None:

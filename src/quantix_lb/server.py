@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -213,7 +214,7 @@ class ControlPlane:
         self._stats_task = asyncio.create_task(self._stats_tick())
         self._store.subscribe(self._health.on_changes)
         self._health.start()
-        metrics.export_control_plane(self._realizer, self._health)
+        self._export_gauges()
         metrics.register_collector(LoadBalancerMetrics(stats, self._store.get, self._steering))
         health_dispatcher = Dispatcher(HealthWorkerApi(self._health), auth, methods_of(HEALTH_SERVICE))
 
@@ -272,6 +273,24 @@ class ControlPlane:
             data_dir=str(s.data_dir),
             auth=auth.enabled,
         )
+
+    def _export_gauges(self) -> None:
+        """The callback gauges of this control plane, read at every scrape."""
+        realizer, health = self._realizer, self._health
+        assert realizer is not None and health is not None
+
+        def full_pass_duration() -> float | None:
+            last = realizer.last_full_pass
+            return last.seconds if last else None
+
+        def full_pass_age() -> float | None:
+            last = realizer.last_full_pass
+            return max(0.0, time.time() - last.finished) if last else None
+
+        metrics.set_source(metrics.HEALTH_WORKERS, health.workers)
+        metrics.set_source(metrics.FULL_PASS_DURATION, full_pass_duration)
+        metrics.set_source(metrics.FULL_PASS_AGE, full_pass_age)
+        metrics.set_source(metrics.PENDING, realizer.pending)
 
     def _health_report(self) -> dict[str, Any]:
         synced = self._realizer is not None and self._realizer.topology.synced
