@@ -98,6 +98,9 @@ SP0 = f"{SL0}.default_pool"
 K_SP0 = "listeners.0.default_pool"
 
 
+CONTROL = "must not contain control characters (such as NUL or line breaks)"
+
+
 def invalid(*violations: tuple[str, str]) -> Failure:
     """INVALID_ARGUMENT as the README shows it: the first violation, and how many more."""
     field, description = violations[0]
@@ -1303,6 +1306,73 @@ CASES = [
     ),
     Case(
         "update-member-name-256", "UpdatePoolMember", update_member(name="m" * 256), invalid(("name", NAME))
+    ),
+    # --- injection (issue 9): no control characters in identifiers, no zones in addresses ---
+    *(
+        Case(
+            f"control-character-in-{where.replace('.', '-')}-{i}",
+            "CreateLoadBalancer",
+            create({where: value}),
+            invalid((path, CONTROL)),
+        )
+        for where, path in (
+            ("spec.network_id", "spec.network_id"),
+            ("project_id", "project_id"),
+            ("name", "name"),
+            ("spec.subnet_id", "spec.subnet_id"),
+            (f"{K_P0}.name", "spec.pools[0].name"),
+            (f"{K_L0}.name", "spec.listeners[0].name"),
+            (f"{K_M0}.name", "spec.pools[0].members[0].name"),
+        )
+        for i, value in enumerate(("net\u0000x", "a\nb", "esc\u001b[31m", "c1\u0085"))
+    ),
+    Case(
+        "control-character-in-label",
+        "CreateLoadBalancer",
+        create({"labels": {"team": "a\u0000b"}}),
+        invalid(("labels['team']", CONTROL)),
+    ),
+    Case(
+        "control-character-in-description",
+        "CreateLoadBalancer",
+        create({"description": "a\u0000b"}),
+        invalid(("description", CONTROL)),
+    ),
+    Case(
+        "member-zone-injection",
+        "CreateLoadBalancer",
+        create({f"{K_M0}.address": "fd00::2%a],[fd00::99", "spec.vip_address": "fd00::1"}),
+        invalid(
+            (
+                "spec.pools[0].members[0].address",
+                "'fd00::2%a],[fd00::99': an address with a zone (scope id) cannot be used",
+            ),
+            ("spec.pools[0].members[1].address", "is IPv4 but the VIP is IPv6"),
+        ),
+    ),
+    Case(
+        "vip-zone",
+        "CreateLoadBalancer",
+        create({"spec.vip_address": "fe80::1%eth0"}),
+        invalid(("spec.vip_address", "'fe80::1%eth0': an address with a zone (scope id) cannot be used")),
+    ),
+    Case(
+        "vip-broadcast",
+        "CreateLoadBalancer",
+        create({"spec.vip_address": "255.255.255.255"}),
+        invalid(("spec.vip_address", "'255.255.255.255' cannot be used as a unicast address")),
+    ),
+    Case(
+        "add-member-zone",
+        "AddPoolMember",
+        add_member({"address": "10.1.0.20%x", "port": 80}),
+        invalid(("member.address", "'10.1.0.20%x': an address with a zone (scope id) cannot be used")),
+    ),
+    Case(
+        "update-name-control-character",
+        "UpdateLoadBalancer",
+        update_lb(name="x\u0000"),
+        invalid(("name", CONTROL)),
     ),
     # --- labels: at most 64, keys not empty, keys and values <= 255 characters ---
     Case(

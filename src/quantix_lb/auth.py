@@ -26,7 +26,10 @@ class Principal:
 
 
 ANONYMOUS_ADMIN = Principal(project_id=None, role="admin")
-ROLES = ("admin", "worker")
+ROLES = ("admin", "worker")  # grants without a project
+ALL_ROLES = ("admin", "project", "worker")
+TENANT_ROLES = ("admin", "project")  # who may use LoadBalancerService
+WORKER_ROLES = ("admin", "worker")  # who may open the health workers' stream
 
 
 def _digest(token: str) -> str:

@@ -237,6 +237,9 @@ def frontends(lb: LoadBalancer) -> list[Frontend]:
     return [Frontend(lb.network_id, lb.vip_address, li.protocol.l4, li.port, li.id) for li in lb.listeners]
 
 
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
 def canonical_ip(text: str) -> str:
     """The one spelling of an address, so equal addresses compare equal."""
     return str(ipaddress.ip_address(text))
@@ -264,9 +267,19 @@ def field_path(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def check_name(p: Problems, path: str, value: str, limit: int = MAX_NAME) -> None:
+# C0 and C1 controls, NUL among them: nothing an identifier may carry (the NB refuses
+# NUL outright, and a newline or escape would forge lines in logs and tables).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # free text keeps \t \n \r
+
+
+def check_name(p: Problems, path: str, value: str, limit: int = MAX_NAME, *, text: bool = False) -> None:
+    """An identifier or name (ids, names, label keys and values); `text`: free
+    text such as a description, where tabs and line breaks are fine."""
     if len(value) > limit:
         p.add(path, f"must be at most {limit} characters")
+    if (_TEXT_CONTROL if text else _CONTROL).search(value):
+        p.add(path, "must not contain control characters (such as NUL or line breaks)")
 
 
 def check_port(p: Problems, path: str, port: int) -> None:
@@ -279,12 +292,15 @@ def check_ip(p: Problems, path: str, address: str) -> int | None:
     if not address:
         p.add(path, "is required")
         return None
+    if "%" in address:  # ipaddress takes "fd00::2%eth0"; OVN's vips cannot carry a zone
+        p.add(path, f"{address!r}: an address with a zone (scope id) cannot be used")
+        return None
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         p.add(path, f"{address!r} is not a valid IPv4 or IPv6 address")
         return None
-    if ip.is_multicast or ip.is_unspecified:
+    if ip.is_multicast or ip.is_unspecified or ip == _BROADCAST:
         p.add(path, f"{address!r} cannot be used as a unicast address")
         return None
     return ip.version
@@ -448,7 +464,7 @@ def check_load_balancer(p: Problems, lb: LoadBalancer, where: Mapping[str, str])
         p.add(network, "is required")
     check_name(p, network, lb.network_id)
     check_name(p, "name", lb.name)
-    check_name(p, "description", lb.description, MAX_DESCRIPTION)
+    check_name(p, "description", lb.description, MAX_DESCRIPTION, text=True)
     check_name(p, "spec.subnet_id", lb.subnet_id)
     check_labels(p, "labels", lb.labels)
     version = check_ip(p, where.get("vip_address", "spec.vip_address"), lb.vip_address)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import fcntl
 import functools
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -242,9 +244,14 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
+class StoreInUse(OSError):
+    """Another process serves from the same data dir."""
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock: int | None = None  # fd of the data dir's lock file, held while open
         self._read: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -254,6 +261,7 @@ class Store:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
         write = self._connect()
         self._migrate(write)
         self._read = self._connect()
@@ -268,6 +276,24 @@ class Store:
         if self._read:
             self._read.close()
             self._read = None
+        if self._lock is not None:
+            os.close(self._lock)  # closing releases the lock
+            self._lock = None
+
+    def _take_lock(self) -> None:
+        """One process per data dir: two writing one SQLite file (and one embedded NB)
+        would undo each other. The OS drops the lock when its holder dies, even by kill -9."""
+        path = self.path.with_suffix(".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreInUse(f"{self.path.parent} is in use by another quantix-lb (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
 
     def subscribe(self, callback: Callable[[list[Change]], None]) -> None:
         """Calls back on the event loop with each commit's changes, in commit order,

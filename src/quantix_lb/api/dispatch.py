@@ -18,7 +18,8 @@ from google.protobuf import descriptor, message, message_factory
 from google.rpc import error_details_pb2, status_pb2
 
 from quantix_lb import metrics
-from quantix_lb.auth import Authenticator
+from quantix_lb.auth import ALL_ROLES as ROLES
+from quantix_lb.auth import Authenticator, Principal
 from quantix_lb.errors import ApiError, Code, Violation
 
 log = structlog.get_logger("quantix_lb.rpc")
@@ -84,13 +85,25 @@ def undecodable(exc: Exception, where: str = "body") -> ApiError:
 
 
 class Dispatcher:
-    def __init__(self, core: Any, auth: Authenticator, methods: list[Method]) -> None:
+    """`roles`: the roles whose tokens may call this service (a worker token opens
+    the worker stream and nothing else)."""
+
+    def __init__(
+        self, core: Any, auth: Authenticator, methods: list[Method], roles: tuple[str, ...] = ROLES
+    ) -> None:
         self._core = core
         self._auth = auth
+        self._roles = roles
         self.methods = methods
         missing = [m.name for m in methods if not hasattr(core, m.attr)]
         if missing:
             raise TypeError(f"service core lacks RPCs: {', '.join(missing)}")
+
+    def _authorize(self, method: Method, authorization: str | None) -> Principal:
+        who = self._auth.authenticate(authorization)
+        if who.role not in self._roles:
+            raise ApiError(Code.PERMISSION_DENIED, f"a {who.role} token may not call {method.name}")
+        return who
 
     async def unary(
         self, method: Method, request: message.Message, authorization: str | None, transport: str
@@ -98,7 +111,7 @@ class Dispatcher:
         started = time.perf_counter()
         code = "OK"
         try:
-            who = self._auth.authenticate(authorization)
+            who = self._authorize(method, authorization)
             return await getattr(self._core, method.attr)(request, who)
         except ApiError as err:
             code = err.code.name
@@ -128,7 +141,7 @@ class Dispatcher:
         code = "OK"
         log.info("rpc.stream_open", method=method.name, transport=transport)
         try:
-            who = self._auth.authenticate(authorization)
+            who = self._authorize(method, authorization)
             async for item in getattr(self._core, method.attr)(request, who):
                 yield item
         except ApiError as err:

@@ -61,7 +61,8 @@ def loads(data: bytes | str, where: str = "body") -> Any:
 def parse(
     data: Any, target: message.Message, *, prefix: str = "", ignore_unknown: bool = False
 ) -> message.Message:
-    """Fills `target` from decoded JSON; ApiError INVALID_ARGUMENT names each bad field."""
+    """Fills `target` from decoded JSON (which it may change: unknown fields are dropped
+    when ignored); ApiError INVALID_ARGUMENT names each bad field."""
     problems: list[Violation] = []
     _object(data, target.DESCRIPTOR, prefix, ignore_unknown, problems)
     if problems:
@@ -82,11 +83,14 @@ def _object(
         out.append(Violation(path or "body", "must be a JSON object"))
         return
     fields = {f.json_name: f for f in desc.fields} | {f.name: f for f in desc.fields}
-    for key, item in value.items():
+    for key, item in list(value.items()):
         f = fields.get(key)
         if f is None:
-            if not ignore_unknown:
-                out.append(Violation(field_path(path, str(key)), f"is not a field of {desc.name}"))
+            if ignore_unknown:
+                del value[key]  # dropped here: protobuf's own lookup chokes on some keys
+            else:
+                name = key if _encodable(key) else ascii(key)
+                out.append(Violation(field_path(path, name), f"is not a field of {desc.name}"))
             continue
         fpath = field_path(path, f.name)
         if item is None:

@@ -7,6 +7,7 @@ with an http rule needs nothing here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -38,14 +39,15 @@ HTTP_STATUS = {
 _VERBS = ("get", "put", "post", "delete", "patch")
 
 
-def error_response(err: ApiError) -> JSONResponse:
+def error_response(err: ApiError) -> Response:
     status = to_status(err)
     body = {
         "code": err.code.name,
         "message": err.message,
         "details": [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in status.details],
     }
-    return JSONResponse(body, status_code=HTTP_STATUS.get(err.code, 500))
+    # ASCII-escaped: a client's text echoed in a message (a lone surrogate, say) still encodes.
+    return Response(json.dumps(body), HTTP_STATUS.get(err.code, 500), media_type="application/json")
 
 
 def to_json(message: Any) -> dict[str, Any]:
