@@ -23,7 +23,8 @@ from quantix_lb.api.dispatch import methods_of, snake
 from quantix_lb.convert import LoadBalancerApi
 from quantix_lb.errors import ApiError, Code, Violation
 from quantix_lb.model import Problems
-from quantix_lb.service import _decode_token, _encode_token, resolve_pool
+from quantix_lb.rules import resolve_pool
+from quantix_lb.service import _decode_token, _encode_token
 
 PROTO = ROOT / "proto" / "limiquantix" / "network" / "v1" / "network_service.proto"
 SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]

@@ -27,7 +27,8 @@ from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health import coordinator as hc
 from quantix_lb.model import Problems, field_path
-from quantix_lb.service import Draft, Event, EventKind, LoadBalancerCore, MemberChange, PoolChange
+from quantix_lb.rules import Draft, MemberChange, PoolChange
+from quantix_lb.service import Event, EventKind, LoadBalancerCore
 from quantix_lb.stats.aggregate import LoadBalancerFigures, NodeReport, ReportedBackend, ReportedFrontend
 
 E = TypeVar("E", bound=enum.Enum)

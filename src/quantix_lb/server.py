@@ -42,9 +42,11 @@ from quantix_lb.ovn.contract import Realized
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.remote import RealizerProcess
 from quantix_lb.proc import terminate, with_parent_death_signal
+from quantix_lb.realization import Realization
 from quantix_lb.service import LoadBalancerCore
 from quantix_lb.stats.aggregate import StatsAggregator
 from quantix_lb.stats.export import LoadBalancerMetrics
+from quantix_lb.stats.publish import StatsPublisher
 from quantix_lb.stats.steering import SteeringController
 from quantix_lb.store import Change, ChangeKind, Store
 from quantix_lb.watch import WatchHub
@@ -152,7 +154,8 @@ class ControlPlane:
         self._hub = WatchHub()
         self._realizer: RealizerProcess | None = None
         self._embedded: EmbeddedNb | None = None
-        self._core: LoadBalancerCore | None = None
+        self._realization: Realization | None = None
+        self._stats_publisher: StatsPublisher | None = None
         self._health: HealthCoordinator | None = None
         self._stats = StatsAggregator()
         self._steering: SteeringController | None = None
@@ -194,14 +197,16 @@ class ControlPlane:
         self._steering = SteeringController(stats, self._realizer.steer, period=STATS_INTERVAL)
         self._steering.update(lbs)
         stats.subscribe(self._steering.on_sample)
-        core = self._core = LoadBalancerCore(self._store, self._hub, self._realizer, stats=stats)
-        stats.subscribe(core.stats_touched)
-        self._store.subscribe(core.publish)
+        realization = self._realization = Realization(self._store, self._hub)
+        core = LoadBalancerCore(self._store, self._hub, self._realizer, realization, stats=stats)
+        publisher = self._stats_publisher = StatsPublisher(stats, self._hub, realization.get)
+        stats.subscribe(publisher.touched)
+        self._store.subscribe(realization.publish)
         self._store.subscribe(self._feed_realizer)
         loop = asyncio.get_running_loop()
 
         def on_realized(outcomes: list[Realized]) -> None:  # on the IDL thread
-            loop.call_soon_threadsafe(core.apply_realized, outcomes)
+            loop.call_soon_threadsafe(realization.apply, outcomes)
 
         self._realizer.on_realized = on_realized
         self._realizer.start(lbs)
@@ -333,10 +338,10 @@ class ControlPlane:
         """Once a second: stale figures end steering; changed figures reach watchers."""
         while True:
             await asyncio.sleep(STATS_INTERVAL)
-            assert self._steering is not None and self._core is not None
+            assert self._steering is not None and self._stats_publisher is not None
             try:
                 self._steering.check_fresh()
-                self._core.publish_stats()
+                self._stats_publisher.publish()
             except Exception:  # statistics must never take the control plane down
                 log.exception("stats.tick_failed")
 
@@ -362,8 +367,8 @@ class ControlPlane:
             await self._health.stop()
         if self._realizer:
             await asyncio.to_thread(self._realizer.stop)
-        if self._core:
-            await self._core.drain()
+        if self._realization:
+            await self._realization.drain()
         if self._embedded:
             await self._embedded.stop()
         if self._store:

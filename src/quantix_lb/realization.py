@@ -1,0 +1,129 @@
+"""What OVN holds of each load balancer: the one source of status truth.
+
+The store keeps a load balancer's desired state with PENDING_* statuses; which
+revision OVN holds (and whether it refused it) is kept here, in memory, not
+written back: it is what the reconciler finds, and it finds it again after a
+restart (until then the load balancer honestly shows PENDING_*). Everything
+clients see passes through `view`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from dataclasses import replace
+from typing import Any
+
+from quantix_lb import model
+from quantix_lb.ovn.contract import Realized
+from quantix_lb.store import Change, ChangeKind, Store, Tx
+from quantix_lb.watch import WatchHub
+
+REALIZE_WAIT = 2.0  # seconds a mutating RPC waits for OVN before answering
+DRAIN_WAIT = 2.0  # seconds shutdown waits for finished deletes to leave the store
+
+
+class Realization:
+    """Runs on the event loop; `view` may also be called on the store's writer thread."""
+
+    def __init__(self, store: Store, watchers: WatchHub, *, wait: float = REALIZE_WAIT) -> None:
+        self._store = store
+        self._watchers = watchers
+        self._wait = wait
+        self._held: dict[str, tuple[int, str]] = {}  # lb id -> (revision OVN holds, error)
+        self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def view(self, lb: model.LoadBalancer) -> model.LoadBalancer:
+        """The stored load balancer as clients see it: realized once OVN holds its revision."""
+        held = self._held.get(lb.id)
+        if held is None or held[0] != lb.revision:
+            return lb
+        if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+            return lb
+        return model.realized(lb, held[1])
+
+    def get(self, lb_id: str) -> model.LoadBalancer | None:
+        """A stored load balancer as clients see it."""
+        lb = self._store.get(lb_id)
+        return None if lb is None else self.view(lb)
+
+    def publish(self, changes: list[Change]) -> None:
+        """Committed changes, as clients see them, to every watcher (a store subscriber)."""
+        if not len(self._watchers):
+            return
+        self._watchers.publish([replace(c, load_balancer=self.view(c.load_balancer)) for c in changes])
+
+    async def answer(self, lb: model.LoadBalancer) -> model.LoadBalancer:
+        """Waits briefly for OVN to hold this revision, then answers with the
+        status the load balancer has by then (later changes come via Watch)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (lb.revision, waiter)
+        self._waiters.setdefault(lb.id, []).append(entry)
+        try:
+            # The outcome may have arrived before this coroutine resumed after the write.
+            if not self._holds(lb):
+                await asyncio.wait_for(waiter, self._wait)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(lb.id, [])
+            if entry in waiters:
+                waiters.remove(entry)
+            if not waiters:
+                self._waiters.pop(lb.id, None)
+        return self.view(lb)
+
+    def _holds(self, lb: model.LoadBalancer) -> bool:
+        if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+            return self._store.get(lb.id) is None
+        held = self._held.get(lb.id)
+        return held is not None and held[0] >= lb.revision
+
+    def apply(self, outcomes: list[Realized]) -> None:
+        """Records what OVN now holds (ACTIVE, or ERROR with the reason) and
+        tells watchers; a finished delete leaves the store."""
+        deleted = [o for o in outcomes if o.deleted]
+        for outcome in outcomes:
+            if outcome.deleted:
+                self._held.pop(outcome.lb_id, None)
+            else:
+                self._held[outcome.lb_id] = (outcome.revision, outcome.error)
+        if deleted:
+            self._spawn(self._finish_deletes(deleted))
+        self.publish(
+            [
+                Change(ChangeKind.UPDATED, o.load_balancer)
+                for o in outcomes
+                if o.load_balancer and not o.deleted
+            ]
+        )
+        self._wake(o for o in outcomes if not o.deleted)
+
+    async def _finish_deletes(self, outcomes: list[Realized]) -> None:
+        def write(tx: Tx) -> None:
+            for outcome in outcomes:
+                lb = tx.get(outcome.lb_id)
+                if lb is not None and lb.revision == outcome.revision:
+                    tx.delete(lb)
+
+        try:
+            await self._store.write(write)
+        finally:
+            self._wake(outcomes)
+
+    def _wake(self, outcomes: Iterable[Realized]) -> None:
+        for outcome in outcomes:
+            for revision, waiter in self._waiters.get(outcome.lb_id, []):
+                if revision <= outcome.revision and not waiter.done():
+                    waiter.set_result(None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Waits for background store writes (finished deletes) at shutdown."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=DRAIN_WAIT)
