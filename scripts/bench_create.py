@@ -43,7 +43,8 @@ from ovs.db import idl as ovs_idl
 from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
-from quantix_lb.ovn.nb import COLUMNS, fetch_schema
+from quantix_lb.ovn.loop import fetch_schema
+from quantix_lb.ovn.reconcile import COLUMNS
 from quantix_lb.proc import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent

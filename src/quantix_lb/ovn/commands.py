@@ -11,6 +11,7 @@ from ovs.db import data
 from ovs.db import idl as ovs_idl
 from ovs.db import types as ovs_types
 
+from quantix_lb.ovn.compat import datum, write
 from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY
 
 LB_COLUMNS = ("name", "protocol", "vips", "selection_fields", "options", "external_ids")
@@ -48,18 +49,6 @@ def as_uuid(value: Any) -> Any:
     return value.uuid if isinstance(value, ovs_idl.Row) else value
 
 
-def datum(row: ovs_idl.Row, column: str) -> data.Datum:
-    """A column of the replica as OVSDB holds it.
-
-    python-ovs rebuilds and re-validates a column on every attribute read,
-    which costs milliseconds across thousands of rows; the replica's datum is
-    enough for rows we are not changing in an open transaction."""
-    found = row._data.get(column) if row._data else None
-    if found is None:  # the replica leaves out columns that hold their default
-        found = data.Datum.default(row._table.columns[column].type)
-    return found
-
-
 def raw(row: ovs_idl.Row, column: str) -> Any:
     """A column as plain Python (references stay UUIDs)."""
     return datum(row, column).to_python(_plain)
@@ -71,14 +60,6 @@ def datapath(idl: ovs_idl.Idl, dp_uuid: uuid.UUID) -> ovs_idl.Row | None:
         if row is not None:
             return row
     return None
-
-
-def write(txn: ovs_idl.Transaction, row: ovs_idl.Row, column: str, value: data.Datum) -> None:
-    """Sets a column to a datum built and validated once per revision.
-
-    Row.__setattr__ would rebuild and re-validate the value and probe the old
-    one through the slow attribute path on every write."""
-    txn._write(row, row._table.columns[column], value)
 
 
 @dataclass(frozen=True)

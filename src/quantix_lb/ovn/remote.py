@@ -3,8 +3,9 @@
 The IDL's Python work (building transactions, parsing the NB's updates, the
 reconciler's passes) would otherwise compete with the API for one GIL; in its
 own process it runs on the other core. `RealizerProcess` has NbRealizer's
-interface: desired load balancers and steering go to the child over a pipe,
-outcomes, topology snapshots and status come back.
+interface (contract.Realizer): desired load balancers and steering go to the
+child over a pipe, outcomes, topology snapshots and status come back, as the
+typed messages of contract.py.
 
 If the child dies it is started again and given the whole desired state
 (what was offered); the new child reconciles the NB against it like a restart does.
@@ -24,12 +25,26 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
 
 import structlog
 
 from quantix_lb import logs, metrics, model
-from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
+from quantix_lb.ovn.contract import (
+    Batch,
+    Forget,
+    FullPass,
+    Init,
+    NbTransaction,
+    Offer,
+    Outcomes,
+    Realized,
+    Status,
+    Steer,
+    Steering,
+    Stop,
+    Topology,
+    TopologyChanged,
+)
 from quantix_lb.ovn.nb import NbRealizer
 from quantix_lb.proc import with_parent_death_signal
 
@@ -56,7 +71,7 @@ class RealizerProcess:
         self.topology = Topology()
         self.last_full_pass: FullPass | None = None
         self._child_pending = 0
-        self._outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Offer | Forget | Steer | None] = queue.SimpleQueue()
         self._offered: dict[str, model.LoadBalancer] = {}  # what each outcome refers to
         self._steering: dict[str, Steering] = {}
         self._lock = threading.Lock()
@@ -66,7 +81,7 @@ class RealizerProcess:
         self._conn: Connection | None = None
         self._threads: list[threading.Thread] = []
 
-    # --- NbRealizer's interface ---------------------------------------------------------
+    # --- contract.Realizer ---------------------------------------------------------------
 
     # The desired state and the queue change together (under the lock), so the
     # queue replayed after a restart's snapshot ends in that same state.
@@ -76,7 +91,7 @@ class RealizerProcess:
         if batch:
             with self._lock:
                 self._offered.update((lb.id, lb) for lb in batch)
-                self._outbox.put(("offer", batch))
+                self._outbox.put(Offer(batch))
 
     def forget(self, lb_ids: Iterable[str]) -> None:
         ids = list(lb_ids)
@@ -85,7 +100,7 @@ class RealizerProcess:
                 for lb_id in ids:
                     self._offered.pop(lb_id, None)
                     self._steering.pop(lb_id, None)
-                self._outbox.put(("forget", ids))
+                self._outbox.put(Forget(ids))
 
     def steer(self, lb_id: str, steering: Steering | None) -> None:
         with self._lock:
@@ -93,7 +108,7 @@ class RealizerProcess:
                 self._steering.pop(lb_id, None)
             else:
                 self._steering[lb_id] = steering
-            self._outbox.put(("steer", lb_id, steering))
+            self._outbox.put(Steer(lb_id, steering))
 
     def wait_synced(self, timeout: float) -> bool:
         """Whether the child has read the NB once (within `timeout` seconds)."""
@@ -122,7 +137,7 @@ class RealizerProcess:
         proc, conn = self._proc, self._conn
         if conn is not None:
             with contextlib.suppress(OSError):
-                conn.send(("stop",))
+                conn.send(Stop())
         if proc is not None:
             try:
                 proc.wait(10)
@@ -149,7 +164,7 @@ class RealizerProcess:
         theirs.close()
         conn = Connection(mine.detach())
         with self._lock:
-            init = ("init", list(self._offered.values()), dict(self._steering))
+            init = Init(list(self._offered.values()), dict(self._steering))
         conn.send(init)
         self._conn = conn
         log.info("ovn.realizer_started", pid=self._proc.pid)
@@ -193,7 +208,7 @@ class RealizerProcess:
                 conn = self._conn
                 try:
                     if conn is not None:
-                        conn.send(("batch", batch))
+                        conn.send(Batch(batch))
                         break
                 except OSError:
                     pass
@@ -213,25 +228,25 @@ class RealizerProcess:
                 log.error("ovn.realizer_died", code=code, restart_in_s=RESTART_DELAY)
                 self._restart()
                 continue
-            kind = message[0]
-            if kind == "realized":
-                with self._lock:
-                    outcomes = [self._with_load_balancer(o) for o in message[1]]
-                self._observe(message[2])
-                self.on_realized(outcomes)
-            elif kind == "topology":
-                self.topology = message[1]
-                self._synced.set()
-            elif kind == "status":
-                self._child_pending, full_pass = message[1], message[2]
-                if full_pass is not None:
-                    self.last_full_pass = full_pass
-                self._observe(message[3])
+            match message:
+                case Outcomes(realized, transactions):
+                    with self._lock:
+                        outcomes = [self._with_load_balancer(o) for o in realized]
+                    self._observe(transactions)
+                    self.on_realized(outcomes)
+                case TopologyChanged(topology):
+                    self.topology = topology
+                    self._synced.set()
+                case Status(pending, full_pass, transactions):
+                    self._child_pending = pending
+                    if full_pass is not None:
+                        self.last_full_pass = full_pass
+                    self._observe(transactions)
 
     @staticmethod
-    def _observe(transactions: list[tuple[str, float, int]]) -> None:
-        for outcome, seconds, commands in transactions:
-            metrics.observe_nb_transaction(outcome, seconds, commands)
+    def _observe(transactions: list[NbTransaction]) -> None:
+        for t in transactions:
+            metrics.observe_nb_transaction(t.outcome, t.seconds, t.commands)
 
     def _with_load_balancer(self, outcome: Realized) -> Realized:
         lb = self._offered.get(outcome.lb_id)
@@ -248,14 +263,14 @@ def _child(args: argparse.Namespace) -> int:
     conn = Connection(args.fd)
     send_lock = threading.Lock()
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(message: Outcomes | TopologyChanged | Status) -> None:
         with send_lock:
             conn.send(message)
 
     realizer = NbRealizer(args.remote, create_networks=args.create_networks, full_interval=args.full_interval)
-    transactions: list[tuple[str, float, int]] = []  # for the parent's metrics
+    transactions: list[NbTransaction] = []  # for the parent's metrics
 
-    def observed() -> list[tuple[str, float, int]]:
+    def observed() -> list[NbTransaction]:
         with send_lock:
             done, transactions[:] = list(transactions), []
         return done
@@ -263,25 +278,25 @@ def _child(args: argparse.Namespace) -> int:
     def realized(outcomes: list[Realized]) -> None:
         # The parent has its own copy of each load balancer: outcomes travel light.
         done = observed()
-        send(("realized", [replace(o, load_balancer=None) for o in outcomes], done))
+        send(Outcomes([replace(o, load_balancer=None) for o in outcomes], done))
 
     realizer.on_realized = realized
 
     def transaction(outcome: str, seconds: float, commands: int) -> None:
         with send_lock:
-            transactions.append((outcome, seconds, commands))
+            transactions.append(NbTransaction(outcome, seconds, commands))
 
     realizer.on_transaction = transaction
-    realizer.on_topology = lambda topology: send(("topology", topology))
+    realizer.on_topology = lambda topology: send(TopologyChanged(topology))
     try:
-        kind, lbs, steering = conn.recv()
+        init = conn.recv()
     except (EOFError, OSError):
         return 0  # the control plane is gone before it said anything
-    assert kind == "init"
-    realizer.offer(lbs)
-    for lb_id, s in steering.items():
+    if not isinstance(init, Init):
+        raise TypeError(f"the first message must be Init, not {type(init).__name__}")
+    for lb_id, s in init.steering.items():
         realizer.steer(lb_id, s)
-    realizer.start()
+    realizer.start(init.load_balancers)
     stop = threading.Event()
 
     def status() -> None:
@@ -291,21 +306,22 @@ def _child(args: argparse.Namespace) -> int:
             if realizer.last_full_pass is last_pass and time.monotonic() - last_sent < STATUS_EVERY:
                 continue
             last_pass, last_sent = realizer.last_full_pass, time.monotonic()
-            send(("status", realizer.pending(), last_pass, observed()))
+            send(Status(realizer.pending(), last_pass, observed()))
 
     threading.Thread(target=status, name="status", daemon=True).start()
     try:
         while True:
             message = conn.recv()
-            if message[0] == "stop":
+            if isinstance(message, Stop):
                 break
-            for item in message[1]:
-                if item[0] == "offer":
-                    realizer.offer(item[1])
-                elif item[0] == "forget":
-                    realizer.forget(item[1])
-                elif item[0] == "steer":
-                    realizer.steer(item[1], item[2])
+            for item in message.items:
+                match item:
+                    case Offer(lbs):
+                        realizer.offer(lbs)
+                    case Forget(lb_ids):
+                        realizer.forget(lb_ids)
+                    case Steer(lb_id, steering):
+                        realizer.steer(lb_id, steering)
     except (EOFError, OSError):
         pass  # the control plane is gone
     finally:

@@ -51,6 +51,8 @@ import ovs.stream
 import ovs.timeval
 from ovs.unixctl.client import UnixctlClient
 
+from quantix_lb.ovn import compat
+
 __all__ = [
     "LIVE_TCP_STATES",
     "PROTOCOLS",
@@ -497,7 +499,7 @@ class _Client(UnixctlClient):
         self, command: str, argv: list[str], deadline_ms: float
     ) -> tuple[int, str | None, str]:
         """(errno, error text from the daemon, result text); errno 0 on success."""
-        conn = self._conn
+        conn = compat.unixctl_connection(self)
         request = ovs.jsonrpc.Message.create_request(command, argv)
         error = conn.send(request)
         while not error:

@@ -1,0 +1,165 @@
+"""Every use of python-ovs internals, in one place, checked at import.
+
+python-ovs documents its IDL, not the attributes under it; quantix-lb reads
+a few of them because the documented paths cost milliseconds per row at
+10,000 load balancers (see each function). A python-ovs release that renames
+one must fail here, at import, naming what is missing, not silently: an
+override of a renamed private method would simply never be called.
+Supported: the versions pyproject.toml pins (`ovs>=3.1,<4.1`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+import ovs.json
+import ovs.version
+from ovs.db import data
+from ovs.db import error as ovs_error
+from ovs.db import idl as ovs_idl
+from ovs.jsonrpc import Connection
+from ovs.unixctl import client as ovs_unixctl
+
+VERSION: str = ovs.version.VERSION
+
+# Called with each row notification: the IDL, the event, the table's name, the
+# row, and for an update the changed columns (the diff of each, see DiffIdl).
+RowHook = Callable[[ovs_idl.Idl, str, str, ovs_idl.Row, Mapping[str, data.Datum] | None], None]
+
+
+class OvsIncompatible(ImportError):
+    """The installed python-ovs lacks an internal quantix-lb relies on."""
+
+
+def _params(function: Any) -> list[str] | None:
+    try:
+        return list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def _names(function: Any) -> tuple[str, ...]:
+    """The attribute names a function's code reads or stores."""
+    code = getattr(function, "__code__", None)
+    return code.co_names if code is not None else ()
+
+
+def missing(idl_module: ModuleType = ovs_idl, unixctl_module: ModuleType = ovs_unixctl) -> list[str]:
+    """What this module relies on and the given python-ovs modules lack."""
+    found: list[str] = []
+    idl_cls = getattr(idl_module, "Idl", None)
+    txn_cls = getattr(idl_module, "Transaction", None)
+    row_cls = getattr(idl_module, "Row", None)
+    if idl_cls is None or txn_cls is None or row_cls is None:
+        return ["ovs.db.idl.Idl, Transaction and Row"]
+    apply_diff = getattr(idl_cls, "_Idl__apply_diff", None)
+    if _params(apply_diff) != ["self", "table", "row", "row_diff"]:
+        found.append("Idl.__apply_diff(self, table, row, row_diff) (DiffIdl overrides it)")
+    if "_Idl__apply_diff" not in _names(getattr(idl_cls, "_Idl__process_update2", None)):
+        found.append("Idl.__process_update2 calling __apply_diff (else DiffIdl's override is never called)")
+    if _params(getattr(idl_cls, "notify", None)) != ["self", "event", "row", "updates"]:
+        found.append("Idl.notify(self, event, row, updates)")
+    if "_session" not in _names(getattr(idl_cls, "__init__", None)):
+        found.append("Idl._session (is_synced)")
+    if not hasattr(idl_cls, "IDL_S_MONITORING"):
+        found.append("Idl.IDL_S_MONITORING (is_synced)")
+    if _params(getattr(txn_cls, "_write", None)) != ["self", "row", "column", "datum"]:
+        found.append("Transaction._write(self, row, column, datum) (write)")
+    try:
+        attrs = vars(row_cls(None, None, uuid.UUID(int=0), {}))
+    except Exception as exc:  # any failure means Row is not what we know
+        attrs = {}
+        found.append(f"Row(idl, table, uuid, data) ({exc})")
+    found.extend(f"Row.{name} (datum, DiffIdl)" for name in ("_data", "_table") if name not in attrs)
+    client_cls = getattr(unixctl_module, "UnixctlClient", None)
+    if "_conn" not in _names(getattr(client_cls, "__init__", None)):
+        found.append("ovs.unixctl.client.UnixctlClient._conn (unixctl_connection)")
+    return found
+
+
+def require(version: str = VERSION, **modules: ModuleType) -> None:
+    """Raises OvsIncompatible, naming the version and what it lacks, if anything is missing."""
+    lacking = missing(**modules)
+    if lacking:
+        raise OvsIncompatible(
+            f"python-ovs {version} lacks what quantix-lb relies on: {'; '.join(lacking)}."
+            " Install a version within the pin in pyproject.toml, or port quantix_lb/ovn/compat.py."
+        )
+
+
+require()
+
+
+# --- rows and transactions ------------------------------------------------------------------
+
+
+def datum(row: ovs_idl.Row, column: str) -> data.Datum:
+    """A column of the replica as OVSDB holds it.
+
+    python-ovs rebuilds and re-validates a column on every attribute read,
+    which costs milliseconds across thousands of rows; the replica's datum is
+    enough for rows we are not changing in an open transaction."""
+    found = row._data.get(column) if row._data else None
+    if found is None:  # the replica leaves out columns that hold their default
+        found = data.Datum.default(row._table.columns[column].type)
+    return found
+
+
+def write(txn: ovs_idl.Transaction, row: ovs_idl.Row, column: str, value: data.Datum) -> None:
+    """Sets a column to a datum built and validated once per revision.
+
+    Row.__setattr__ would rebuild and re-validate the value and probe the old
+    one through the slow attribute path on every write."""
+    txn._write(row, row._table.columns[column], value)
+
+
+def is_synced(idl: ovs_idl.Idl) -> bool:
+    """Connected and monitoring: the replica is complete. (has_ever_connected
+    stays true across a reconnect; python-ovs has no public test of a live one.)"""
+    return idl._session.is_connected() and idl.state == idl.IDL_S_MONITORING
+
+
+def has_c_json_parser() -> bool:
+    return ovs.json.PARSER == ovs.json.PARSER_C
+
+
+def unixctl_connection(client: ovs_unixctl.UnixctlClient) -> Connection:
+    """The JSON-RPC connection of a unixctl client (for a transaction with a deadline)."""
+    return client._conn
+
+
+class DiffIdl(ovs_idl.Idl):
+    """An IDL that hands each row notification to one hook, with the table's
+    name and, for an update, each changed column's DIFF instead of a copy of
+    its old value: copying and comparing a switch's 10,000 load_balancer
+    references cost milliseconds per commit. For a set, the atoms of the diff
+    that the new value lacks are the removed ones. (Over the old `monitor`
+    method python-ovs hands old values instead; that reading holds for them too.)"""
+
+    def __init__(self, remote: str, helper: ovs_idl.SchemaHelper, hook: RowHook) -> None:
+        super().__init__(remote, helper, leader_only=True)
+        self.__hook = hook
+
+    def notify(self, event: str, row: ovs_idl.Row, updates: ovs_idl.Row | None = None) -> None:
+        self.__hook(self, event, row._table.name, row, None if updates is None else updates._data)
+
+    def _Idl__apply_diff(self, table: Any, row: ovs_idl.Row, row_diff: dict[str, Any]) -> dict[str, Any]:
+        """python-ovs's own, except that it returns the diffs (see the class)."""
+        diffs: dict[str, Any] = {}
+        for name, diff_json in row_diff.items():
+            column = table.columns.get(name)
+            if column is None:
+                continue
+            try:
+                diff = data.Datum.from_json(column.type, diff_json)
+            except ovs_error.Error:
+                continue
+            diffs[name] = diff
+            # An absent column reads as a fresh default the row does not hold:
+            # store the result even when the diff was applied in place.
+            row._data[name] = row._data[name].diff(diff)
+        return diffs

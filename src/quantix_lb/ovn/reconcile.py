@@ -1,0 +1,479 @@
+"""The reconciler: desired load balancers in, small NB commands out.
+
+It runs on the IDL loop's thread (see loop.py). Each step turns every load
+balancer that changed since the last step into small commands and commits
+them as ONE transaction (group commit).
+
+Drift is found two ways. Events: a change to an owned Load_Balancer row, or an
+owned row dropped from a switch or router, marks its load balancer for
+repair at once. Full passes: at start, after every reconnect, when the
+topology changes and every FULL_INTERVAL seconds, every desired load balancer
+and every owned row are compared. Notifications caused by our own commits are
+not treated as drift, so a change someone makes during one of our commits
+waits for the next full pass. Owned rows carry our external_ids; rows we do
+not own are never touched (see index.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+from ovs.db import data
+from ovs.db import idl as ovs_idl
+
+from quantix_lb import model
+from quantix_lb.ovn import commands as cmd
+from quantix_lb.ovn import topology as topo
+from quantix_lb.ovn import translate
+from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
+from quantix_lb.ovn.index import OwnedRows, attached
+
+log = structlog.get_logger(__name__)
+
+FULL_INTERVAL = 5.0
+MAX_STEP = 1000  # load balancers per transaction
+SWEEP_STEP = 200  # load balancers of a full pass checked beside pending changes
+RETRY_DELAY = 0.2
+# What the reconciler reads of the replica.
+COLUMNS = {
+    "Load_Balancer": list(cmd.LB_COLUMNS),
+    "Logical_Switch": ["name", "ports", "load_balancer", "other_config", "external_ids"],
+    "Logical_Switch_Port": ["name", "type", "options", "addresses"],
+    "Logical_Router": ["name", "ports", "load_balancer"],
+    "Logical_Router_Port": ["name", "networks"],
+}
+_SHARED_COLUMNS = frozenset({"protocol", "selection_fields", "options"})
+_STRING_COLUMNS = frozenset({"name", "vips", "external_ids"})
+
+
+class Inbox:
+    """Desired changes from any thread, taken by the IDL thread in one go;
+    the latest word about a load balancer wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lbs: dict[str, model.LoadBalancer | None] = {}  # None: forget it
+        self._steering: dict[str, Steering | None] = {}
+
+    def post(self, items: Iterable[tuple[str, model.LoadBalancer | None]]) -> bool:
+        """Whether the taker needs a wake-up: one per inbox not yet taken is enough."""
+        with self._lock:
+            before = len(self._lbs) + len(self._steering)
+            self._lbs.update(items)
+            return before == 0 and len(self._lbs) > 0
+
+    def steer(self, lb_id: str, steering: Steering | None) -> bool:
+        with self._lock:
+            wake = not self._lbs and not self._steering
+            self._steering[lb_id] = steering
+        return wake
+
+    def take(self) -> tuple[dict[str, model.LoadBalancer | None], dict[str, Steering | None]]:
+        with self._lock:
+            lbs, self._lbs = self._lbs, {}
+            steering, self._steering = self._steering, {}
+        return lbs, steering
+
+    def __len__(self) -> int:
+        return len(self._lbs)
+
+
+@dataclass(frozen=True)
+class Want:
+    """The translation of one revision: per listener, each column as the datum
+    OVSDB holds, built (and validated) once."""
+
+    revision: int
+    deleting: bool
+    rows: dict[str, dict[str, data.Datum]]
+    steering: Steering | None = None
+
+
+class Wants:
+    """Each load balancer's Want, kept while its revision and steering stay,
+    and the datums many rows share (protocol, selection fields, options)."""
+
+    def __init__(self) -> None:
+        self._by_lb: dict[str, Want] = {}
+        self._shared: dict[tuple[str, Any], data.Datum] = {}
+
+    def get(self, lb_id: str) -> Want | None:
+        return self._by_lb.get(lb_id)
+
+    def drop(self, lb_id: str) -> None:
+        self._by_lb.pop(lb_id, None)
+
+    def of(self, idl: ovs_idl.Idl, lb: model.LoadBalancer, steering: Steering | None) -> Want:
+        deleting = lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE
+        cached = self._by_lb.get(lb.id)
+        if (
+            cached
+            and cached.revision == lb.revision
+            and cached.deleting == deleting
+            and cached.steering is steering
+        ):
+            return cached
+        columns = idl.tables["Load_Balancer"].columns
+        rows = {
+            row.listener_id: {c: self._datum(columns, c, getattr(row, c)) for c in cmd.LB_COLUMNS}
+            for row in translate.desired_rows(lb, steering)
+        }
+        want = Want(lb.revision, deleting, rows, steering)
+        self._by_lb[lb.id] = want
+        return want
+
+    def _datum(self, columns: Mapping[str, Any], column: str, value: Any) -> data.Datum:
+        """Builds (and validates) a column's datum; shared values are built once."""
+        shared = column in _SHARED_COLUMNS
+        key = (column, value)
+        if shared and key in self._shared:
+            return self._shared[key]
+        column_type = columns[column].type
+        if column in _STRING_COLUMNS:
+            # Unconstrained strings in the schema: build the atoms directly,
+            # python-ovs's validating path costs a tenth of a millisecond a row.
+            return cmd.string_datum(column_type, value)
+        built = data.Datum.from_python(column_type, cmd.column_value(column, value), cmd.as_uuid)
+        if shared:
+            self._shared[key] = built
+        return built
+
+
+class Committer:
+    """Commits commands as one transaction; counts them and reports each
+    transaction (outcome, seconds, commands) to `on_transaction`."""
+
+    def __init__(self) -> None:
+        self.on_transaction: Callable[[str, float, int], None] = lambda outcome, seconds, commands: None
+        self.ours = False  # inside a commit: the notifications are about our own change
+        self.commands = 0  # NB commands committed, ever
+
+    def commit(self, idl: ovs_idl.Idl, commands: list[cmd.Command]) -> tuple[str, str]:
+        """("ok" | "retry" | "error", the error)."""
+        if not commands:
+            return "ok", ""
+        txn = ovs_idl.Transaction(idl)
+        for command in commands:
+            command.run(txn, idl)
+        started = time.perf_counter()
+        self.ours = True
+        try:
+            status = txn.commit_block()
+        finally:
+            self.ours = False
+        seconds = time.perf_counter() - started
+        ms = round(seconds * 1000, 2)
+        if status in (ovs_idl.Transaction.SUCCESS, ovs_idl.Transaction.UNCHANGED):
+            self.commands += len(commands)
+            self.on_transaction("ok", seconds, len(commands))
+            log.debug("ovn.txn", commands=len(commands), ms=ms)
+            return "ok", ""
+        if status == ovs_idl.Transaction.TRY_AGAIN:
+            self.on_transaction("retry", seconds, 0)
+            log.info("ovn.txn_retry", commands=len(commands), ms=ms)
+            return "retry", ""
+        self.on_transaction("error", seconds, 0)
+        error = txn.get_error() or ovs_idl.Transaction.status_to_string(status)
+        log.warning("ovn.txn_failed", status=status, error=error, commands=len(commands))
+        return "error", f"OVN Northbound rejected the change: {error}"
+
+
+class FullPasses:
+    """When the next full pass is due, the one running, the last finished."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.due = 0.0  # time.monotonic
+        self.last: FullPass | None = None
+        self._running: tuple[float, int] | None = None  # (started, commands then)
+        self._converging: float | None = None  # since when the first pass after a sync runs
+
+    def resynced(self) -> None:
+        """Everything is compared at once, and its end logged as convergence."""
+        self._converging = time.monotonic()
+        self.due = 0.0
+
+    def begin(self, now: float, commands: int) -> bool:
+        """Whether a pass begins now."""
+        if now < self.due:
+            return False
+        self.due = now + self.interval
+        self._running = (now, commands)
+        return True
+
+    def caught_up(self, load_balancers: int, commands: int) -> None:
+        """Nothing is left to check: the running pass, if any, is complete."""
+        if self._running is not None:
+            started, before = self._running
+            self._running = None
+            self.last = FullPass(
+                finished=time.time(),
+                seconds=time.monotonic() - started,
+                load_balancers=load_balancers,
+                commands=commands - before,
+            )
+            log.info(
+                "ovn.full_pass",
+                load_balancers=load_balancers,
+                commands=commands - before,
+                seconds=round(self.last.seconds, 3),
+            )
+        if self._converging is not None:
+            log.info(
+                "ovn.converged",
+                load_balancers=load_balancers,
+                seconds=round(time.monotonic() - self._converging, 3),
+            )
+            self._converging = None
+
+
+class Reconciler:
+    """The IDL loop's task (loop.IdlTask). Everything here is the IDL thread's,
+    except `pending`, which only reads lengths."""
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        create_networks: bool,
+        full_interval: float = FULL_INTERVAL,
+        on_topology: Callable[[Topology], None] = lambda topology: None,
+    ) -> None:
+        self.create_networks = create_networks
+        self.on_realized: Callable[[list[Realized]], None] = lambda outcomes: None
+        self.topology = Topology()
+        self.committer = Committer()
+        self.passes = FullPasses(full_interval)
+        self._on_topology = on_topology
+        self._inbox = inbox
+        self._index = OwnedRows()
+        self._wants = Wants()
+        self._desired: dict[str, model.LoadBalancer] = {}
+        self._steering: dict[str, Steering] = {}
+        self._dirty: set[str] = set()  # changed or drifted: realized first
+        self._sweep: set[str] = set()  # the rest of the running full pass
+        self._check_attach: set[str] = set()
+        self._reported: dict[str, tuple[int, str]] = {}  # lb id -> (revision, error) last reported
+        self._reports: list[Realized] = []  # not yet handed to on_realized
+        self._topology_dirty = True
+        self._retry_at = 0.0
+
+    def pending(self) -> int:
+        """Load balancers changed, drifted or left in the running full pass
+        (approximate: the sets change as they are read)."""
+        return len(self._dirty) + len(self._sweep)
+
+    # --- loop.IdlTask ---------------------------------------------------------------------
+
+    def synced(self, idl: ovs_idl.Idl) -> None:
+        self.passes.resynced()
+        self._topology_dirty = True
+        self._index.rebuild(idl.tables["Load_Balancer"].rows.values())
+
+    def run(self, idl: ovs_idl.Idl, synced: bool) -> float | None:
+        if synced and self._topology_dirty:
+            self._refresh_topology(idl)
+        self._take(*self._inbox.take())
+        if not synced:
+            return None  # until the replica is complete again
+        now = time.monotonic()
+        if now >= self._retry_at:
+            if self.passes.begin(now, self.committer.commands):
+                self._sweep = set(self._desired) | set(self._index.by_lb)
+            if self._dirty or self._sweep:
+                self._step(idl)
+            if not self._dirty and not self._sweep:
+                self.passes.caught_up(len(self._desired), self.committer.commands)
+        return max(self._retry_at, now) if self._dirty or self._sweep else self.passes.due
+
+    def notify(
+        self,
+        idl: ovs_idl.Idl,
+        event: str,
+        table: str,
+        row: ovs_idl.Row,
+        changes: Mapping[str, data.Datum] | None,
+    ) -> None:
+        if table == "Load_Balancer":
+            lb_id = self._index.changed(event, row)
+            if lb_id is not None and not self.committer.ours:
+                self._dirty.add(lb_id)
+        elif table in topo.TABLES:
+            changed = changes.keys() if changes is not None else {"*"}
+            if "load_balancer" in changed and event == ovs_idl.ROW_UPDATE:
+                assert changes is not None
+                for lb_id in self._index.detached(idl, row, changes["load_balancer"]):
+                    self._dirty.add(lb_id)
+                    self._check_attach.add(lb_id)
+            if changed - {"load_balancer"}:
+                self._topology_dirty = True
+
+    # --- the desired state ----------------------------------------------------------------
+
+    def _take(self, lbs: dict[str, model.LoadBalancer | None], steering: dict[str, Steering | None]) -> None:
+        for lb_id, one in steering.items():
+            if one is None:
+                if self._steering.pop(lb_id, None) is None:
+                    continue
+            else:
+                self._steering[lb_id] = one
+            if lb_id in self._desired:
+                self._dirty.add(lb_id)
+        for lb_id, lb in lbs.items():
+            if lb is None:
+                self._desired.pop(lb_id, None)
+                self._steering.pop(lb_id, None)
+                self._wants.drop(lb_id)
+                self._reported.pop(lb_id, None)
+                self._dirty.add(lb_id)
+                continue
+            old = self._desired.get(lb_id)
+            self._desired[lb_id] = lb
+            # The same revision again (a re-offer after a restart): nothing new to realize.
+            if old is None or old.revision != lb.revision or lb_id not in self._reported:
+                self._dirty.add(lb_id)
+
+    def _refresh_topology(self, idl: ovs_idl.Idl) -> None:
+        self._topology_dirty = False
+        old = self.topology.networks
+        new = topo.build_topology(idl)
+        first = not self.topology.synced
+        self.topology = Topology(new, synced=True)
+        changed = {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
+        if changed or first:
+            self._on_topology(self.topology)
+        if changed:
+            affected = {i for i, lb in self._desired.items() if lb.network_id in changed}
+            self._dirty |= affected
+            self._check_attach |= affected
+
+    # --- a step ---------------------------------------------------------------------------
+
+    def _settled(self, idl: ovs_idl.Idl, lb_id: str) -> bool:
+        """Whether a full pass may skip this load balancer: its revision was
+        reported, and each of its rows is the very one verified since its last
+        notification and is attached where it belongs."""
+        lb = self._desired.get(lb_id)
+        want = self._wants.get(lb_id)
+        owned = self._index.by_lb.get(lb_id)
+        if lb is None or want is None or not owned or want.revision != lb.revision or want.deleting:
+            return False
+        if self._reported.get(lb_id) != (lb.revision, "") or len(owned) != len(want.rows):
+            return False
+        network = self.topology.networks.get(lb.network_id)
+        if network is None:
+            return False
+        verified = self._index.verified
+        for row_uuid, listener_id in owned.items():
+            if verified.get(row_uuid) is not want.rows.get(listener_id):
+                return False
+            if not all(attached(idl, dp, row_uuid) for dp in network.datapaths):
+                return False
+        return True
+
+    def _step(self, idl: ovs_idl.Idl) -> None:
+        # Changes first; a full pass goes on in slices beside them, so a
+        # create does not wait behind a pass over 10,000 load balancers.
+        batch = list(itertools.islice(self._dirty, MAX_STEP))
+        self._dirty.difference_update(batch)
+        swept = list(itertools.islice(self._sweep, SWEEP_STEP if batch else MAX_STEP))
+        self._sweep.difference_update(swept)
+        self._check_attach.update(swept)
+        batch.extend(lb_id for lb_id in swept if lb_id not in self._dirty and not self._settled(idl, lb_id))
+        batch = list(dict.fromkeys(batch))
+
+        plans: list[tuple[str, list[cmd.Command], Realized | None]] = []
+        missing_networks: set[str] = set()
+        for lb_id in batch:
+            check = lb_id in self._check_attach
+            self._check_attach.discard(lb_id)
+            commands, outcome = self._plan(idl, lb_id, check, missing_networks)
+            plans.append((lb_id, commands, outcome))
+        commit = self.committer.commit
+        if missing_networks:
+            commit(idl, [cmd.CreateSwitch(n) for n in sorted(missing_networks)])
+            self._topology_dirty = True
+            self._dirty.update(batch)  # realize them once the switches are known
+            return
+        status, error = commit(idl, [c for _, commands, _ in plans for c in commands])
+        if status == "retry":
+            self._dirty.update(batch)
+            self._retry_at = time.monotonic() + RETRY_DELAY
+            return
+        if status == "error" and len(plans) > 1:
+            # One bad load balancer must not hold back the others: go one by one.
+            for lb_id, commands, outcome in plans:
+                one, err = commit(idl, commands)
+                if one == "retry":
+                    self._dirty.add(lb_id)
+                    self._retry_at = time.monotonic() + RETRY_DELAY
+                elif outcome:
+                    self._report(outcome if one == "ok" else replace(outcome, error=err))
+        else:
+            for _, _, outcome in plans:
+                if outcome:
+                    self._report(outcome if status == "ok" else replace(outcome, error=error))
+        reports, self._reports = self._reports, []
+        if reports:
+            self.on_realized(reports)
+
+    def _plan(
+        self,
+        idl: ovs_idl.Idl,
+        lb_id: str,
+        check_attach: bool,
+        missing_networks: set[str],
+    ) -> tuple[list[cmd.Command], Realized | None]:
+        lb = self._desired.get(lb_id)
+        rows = idl.tables["Load_Balancer"].rows
+        have: dict[str, ovs_idl.Row] = {}
+        commands: list[cmd.Command] = []
+        for row_uuid, listener_id in list(self._index.by_lb.get(lb_id, {}).items()):
+            row = rows.get(row_uuid)
+            if row is None:
+                continue
+            if listener_id in have:  # a duplicate (copied by hand): keep one
+                commands.append(cmd.DeleteLoadBalancer(row_uuid))
+            else:
+                have[listener_id] = row
+        if lb is None:
+            return commands + [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()], None
+        want = self._wants.of(idl, lb, self._steering.get(lb.id))
+        if want.deleting:
+            deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
+            return commands + deletes, Realized(lb.id, lb.revision, deleted=True, load_balancer=lb)
+        network = self.topology.networks.get(lb.network_id)
+        if network is None:
+            if self.create_networks:
+                missing_networks.add(lb.network_id)
+                return [], None
+            reason = f"network {lb.network_id!r} is not known to OVN Northbound"
+            return [], Realized(lb.id, lb.revision, error=reason, load_balancer=lb)
+        datapaths = network.datapaths
+        drift = self._index.drift
+        for listener_id, columns in want.rows.items():
+            row = have.pop(listener_id, None)
+            if row is None:
+                commands.append(cmd.CreateLoadBalancer(columns, datapaths))
+                continue
+            changed = drift(row, columns)
+            if changed:
+                commands.append(cmd.SetLoadBalancer(row.uuid, changed))
+            if check_attach:
+                commands.extend(
+                    cmd.Attach(dp, row.uuid) for dp in datapaths if not attached(idl, dp, row.uuid)
+                )
+        commands.extend(cmd.DeleteLoadBalancer(r.uuid) for r in have.values())
+        return commands, Realized(lb.id, lb.revision, load_balancer=lb)
+
+    def _report(self, outcome: Realized) -> None:
+        key = (outcome.revision, outcome.error)
+        if outcome.deleted or self._reported.get(outcome.lb_id) != key:
+            self._reported[outcome.lb_id] = key
+            self._reports.append(outcome)

@@ -1,0 +1,105 @@
+"""ovn/compat.py: the python-ovs internals quantix-lb relies on are checked at import, loudly."""
+
+from __future__ import annotations
+
+import types
+import uuid
+from pathlib import Path
+
+import ovs.version
+import pytest
+from ovs.db import idl as ovs_idl
+
+from quantix_lb.ovn import compat
+
+NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
+
+
+def test_the_installed_python_ovs_has_everything() -> None:
+    assert compat.missing() == []
+    compat.require()  # what the import did
+    assert compat.VERSION == ovs.version.VERSION
+
+
+def _stub(**changes: dict[str, object]) -> types.ModuleType:
+    """ovs.db.idl with some of its classes' attributes removed or replaced
+    (a name mapped to None is removed)."""
+    stub = types.ModuleType("stub_idl")
+    for name in ("Idl", "Transaction", "Row"):
+        cls = getattr(ovs_idl, name)
+        attrs = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+        for key, value in changes.get(name, {}).items():
+            if value is None:
+                attrs.pop(key, None)
+            else:
+                attrs[key] = value
+        setattr(stub, name, type(name, cls.__bases__, attrs))
+    return stub
+
+
+def test_a_renamed_private_method_fails_loudly_with_the_version() -> None:
+    # The silent failure this guards against: python-ovs renames __apply_diff
+    # and DiffIdl's override is simply never called.
+    stub = _stub(Idl={"_Idl__apply_diff": None})
+    with pytest.raises(compat.OvsIncompatible) as failed:
+        compat.require("9.9.9", idl_module=stub)
+    message = str(failed.value)
+    assert "python-ovs 9.9.9" in message
+    assert "__apply_diff" in message
+    assert isinstance(failed.value, ImportError)
+
+
+def test_a_changed_signature_or_a_missing_attribute_is_named() -> None:
+    def write(self: object, row: object, column: object) -> None: ...
+
+    def row_init(self: object, idl: object, table: object, uuid: object, data: object) -> None:
+        self.__dict__["_data"] = data  # and no _table
+
+    stub = _stub(Transaction={"_write": write}, Row={"__init__": row_init})
+    lacking = compat.missing(idl_module=stub)
+    assert any("Transaction._write" in m for m in lacking)
+    assert any("Row._table" in m for m in lacking)
+    assert not any("Row._data" in m for m in lacking)
+    assert not any("__apply_diff" in m for m in lacking)
+
+
+def test_a_missing_unixctl_connection_is_named() -> None:
+    stub = types.ModuleType("stub_unixctl")
+    stub.UnixctlClient = type("UnixctlClient", (), {"__init__": lambda self, conn: None})
+    assert compat.missing(unixctl_module=stub) == [
+        "ovs.unixctl.client.UnixctlClient._conn (unixctl_connection)"
+    ]
+
+
+@pytest.mark.skipif(not NB_SCHEMA.exists(), reason="needs the OVN NB schema (ovn-common)")
+def test_diff_idl_hands_notify_the_diff_of_an_update() -> None:
+    """The override is really called: an update's notification carries the
+    column's diff (what a switch lost), not a copy of its old value."""
+    helper = ovs_idl.SchemaHelper(location=str(NB_SCHEMA))
+    helper.register_columns("Logical_Switch", ["name", "load_balancer"])
+    notices: list[tuple[str, str, object]] = []
+
+    def hook(idl: ovs_idl.Idl, event: str, table: str, row: ovs_idl.Row, changes: object) -> None:
+        notices.append((event, table, changes))
+
+    idl = compat.DiffIdl("unix:/nonexistent", helper, hook)
+    try:
+        switch, kept, dropped = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        refs = ["set", [["uuid", str(kept)], ["uuid", str(dropped)]]]
+        parse = idl._Idl__parse_update  # python-ovs's entry for a monitor update
+        parse({"Logical_Switch": {str(switch): {"insert": {"name": "ls", "load_balancer": refs}}}}, "update2")
+        parse(
+            {"Logical_Switch": {str(switch): {"modify": {"load_balancer": ["uuid", str(dropped)]}}}},
+            "update2",
+        )
+        row = idl.tables["Logical_Switch"].rows[switch]
+        assert {a.value for a in compat.datum(row, "load_balancer").values} == {kept}
+        assert [(e, t) for e, t, _ in notices] == [
+            (ovs_idl.ROW_CREATE, "Logical_Switch"),
+            (ovs_idl.ROW_UPDATE, "Logical_Switch"),
+        ]
+        changes = notices[1][2]
+        assert isinstance(changes, dict) and set(changes) == {"load_balancer"}
+        assert {a.value for a in changes["load_balancer"].values} == {dropped}
+    finally:
+        idl.close()
