@@ -1,0 +1,107 @@
+"""How `serve` starts and stops: one process per data dir, and bad input never a 500."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from builders import spec_body
+from conftest import QUANTIX_LB, ROOT, Server
+
+SERVICE = "/limiquantix.network.v1.LoadBalancerService"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(Path(tmp_path_factory.mktemp("lifecycle")) / "data").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_second_serve_on_the_same_data_dir_exits_and_touches_nothing(srv: Server) -> None:
+    argv = [*QUANTIX_LB, "serve", "--data-dir", str(srv.data_dir), "--no-local-worker",
+            "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]  # fmt: skip
+    second = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert second.returncode != 0
+    assert f"{srv.data_dir} is in use by another quantix-lb (pid {srv.proc.pid})" in second.stderr, (
+        second.stderr
+    )
+    # The first one still serves, its embedded Northbound included.
+    with httpx.Client(base_url=srv.http_url, timeout=15) as http:
+        created = http.post("/api/v1/load-balancers", json=spec_body())
+    assert created.status_code == 201, created.text
+    assert created.json()["status"]["provisioning_status"] == "ACTIVE"
+
+
+# Each of these made the server answer 500 before (issue 9); now a 4xx with a JSON body.
+BAD_CONNECT = [
+    ("gzip-that-is-not", {"content-type": "application/json", "content-encoding": "gzip"}, b"notgzip", 400),
+    ("unknown-encoding", {"content-type": "application/json", "content-encoding": "br2"}, b"{}", 400),
+    ("grpc-content-type", {"content-type": "application/grpc"}, b"\0\0\0\0\0", 415),
+    ("grpc-web-content-type", {"content-type": "application/grpc-web+proto"}, b"", 415),
+    ("corrupt-proto", {"content-type": "application/proto"}, b"\xff\xff\xff", 400),
+    ("lone-surrogate", {"content-type": "application/json"}, b'{"name": "\\ud800"}', 400),
+    ("deep-json", {"content-type": "application/json"}, b"[" * 100_000 + b"]" * 100_000, 400),
+]
+
+
+@pytest.mark.parametrize("case", BAD_CONNECT, ids=[c[0] for c in BAD_CONNECT])
+def test_bad_connect_requests_are_client_errors(srv: Server, case: tuple) -> None:
+    _, headers, body, status = case
+    response = httpx.post(f"{srv.http_url}{SERVICE}/CreateLoadBalancer", headers=headers, content=body)
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == "invalid_argument"
+
+
+def test_rest_error_bodies_encode_whatever_the_client_sent(srv: Server) -> None:
+    response = httpx.post(
+        f"{srv.http_url}/api/v1/load-balancers",
+        content=b'{"\\ud800": 1}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_ARGUMENT"
+    assert "is not a field of CreateLoadBalancerRequest" in response.json()["message"]
+
+
+@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_undecodable_stream_requests_end_with_invalid_argument(srv: Server, kind: str) -> None:
+    """A Connect stream whose envelope holds no valid message, or is not valid gzip."""
+    bodies = [b"\0\0\0\0\x05hello", b"\x01\0\0\0\x03abc"]
+    for envelope in bodies:
+        headers = {"content-type": f"application/connect+{kind}"}
+        if envelope[0] == 1:
+            headers["connect-content-encoding"] = "gzip"
+        response = httpx.post(
+            f"{srv.http_url}{SERVICE}/WatchLoadBalancers", headers=headers, content=envelope
+        )
+        assert response.status_code == 200  # Connect streams report errors in the end message
+        assert b'"code": "invalid_argument"' in response.content, response.content
+
+
+def test_gzip_bodies_are_read(srv: Server) -> None:
+    response = httpx.post(
+        f"{srv.http_url}{SERVICE}/ListLoadBalancers",
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+        content=gzip.compress(b'{"pageSize": 1}'),
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_no_traceback_in_the_log(srv: Server) -> None:
+    assert not [line for line in srv.log_lines if "Traceback" in line or '"rpc.crashed"' in line]
+
+
+def test_page_token_of_deep_json_is_invalid_argument(srv: Server) -> None:
+    token = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
+    response = httpx.get(f"{srv.http_url}/api/v1/load-balancers", params={"page_token": token})
+    assert response.status_code == 400, response.text
+    assert response.json()["details"][0]["field_violations"][0]["field"] == "page_token"
