@@ -10,7 +10,9 @@ the service's back are polled for with a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -25,10 +27,12 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
-from builders import pool_of
+from builders import m_lb, m_listener, m_member, m_pool, pool_of, spec_body
 from conftest import SEED_BODY, Server
 from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb import model
+from quantix_lb.store import Store
 
 NBCTL = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
 OVSDB_TOOL = shutil.which("ovsdb-tool") or "/usr/bin/ovsdb-tool"
@@ -620,3 +624,58 @@ def test_the_subnet_the_northbound_names_is_honoured(server: Server) -> None:
     inside = create(subnet_id="sub-1", vip_address="10.20.0.77")
     assert inside.status_code == 201, inside.text
     assert inside.json()["spec"]["subnet_id"] == "sub-1"
+
+
+def _poison(data_dir: Path, *lbs: model.LoadBalancer) -> None:
+    """Writes load balancers straight into the store, past the API's validation: values
+    an older release let through, which the NB refuses."""
+
+    async def write() -> None:
+        store = Store(data_dir / "quantix-lb.db")
+        store.open()
+        try:
+            await store.write(lambda tx: [tx.insert(lb) for lb in lbs])
+        finally:
+            store.close()
+
+    asyncio.run(write())
+
+
+def test_a_change_the_nb_refuses_does_not_hold_back_the_others(server: Server) -> None:
+    """Issue 9: one NUL byte in a network or project id stopped realization for everyone.
+    Now the NB's refusal fails only the load balancer responsible (ERROR, with the NB's
+    reason), across restarts, and every other change is realized."""
+    before = create_seed(server)
+    server.stop()
+    now = time.time()
+    base = m_lb(m_listener(), pools=(m_pool(1, m_member(10)),), created_at=now, updated_at=now)
+    bad_network = dataclasses.replace(base, id="lb-poison-net", network_id="net\x00x")
+    bad_project = dataclasses.replace(
+        base, id="lb-poison-project", project_id="p\x00q", vip_address="192.168.1.7"
+    )
+    _poison(server.data_dir, bad_network, bad_project)
+    server.start()
+
+    # A new load balancer, in a new network and in the seed's, is realized as always.
+    with httpx.Client(base_url=server.http_url, timeout=15) as http:
+        for network in ("net-after", "net-456"):
+            body = spec_body(network_id=network, vip_address="192.168.1.50")
+            created = http.post("/api/v1/load-balancers", json=body)
+            assert created.status_code == 201, created.text
+            assert created.json()["status"]["provisioning_status"] == "ACTIVE", created.json()["status"]
+    assert wait_for(lambda: get(server, before.id).status.provisioning_status == "ACTIVE", 10, "seed ACTIVE")
+
+    def refused(lb_id: str) -> res.LoadBalancerStatus | None:
+        status = get(server, lb_id).status
+        return status if status.provisioning_status == "ERROR" else None
+
+    for lb_id in (bad_network.id, bad_project.id):
+        status, _ = wait_for(lambda lb_id=lb_id: refused(lb_id), 10, f"{lb_id} ERROR")
+        assert status.phase == res.LoadBalancerStatus.ERROR
+        assert "null" in status.error_message.lower(), status.error_message
+
+    # Deleting one finishes as for any other load balancer.
+    for lb_id in (bad_network.id, bad_project.id):
+        server.stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=lb_id), timeout=10)
+    remaining = {lb.id for lb in server.stub.ListLoadBalancers(pb.ListLoadBalancersRequest()).load_balancers}
+    assert not remaining & {bad_network.id, bad_project.id}

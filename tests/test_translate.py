@@ -1,5 +1,6 @@
 """The pure model -> OVN Northbound translation."""
 
+import dataclasses
 import uuid
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from builders import m_lb, m_listener, m_member, m_pool
 from quantix_lb import model
 from quantix_lb.ovn import translate
+from quantix_lb.ovn.reconcile import Inbox, Reconciler
 from quantix_lb.ovn.translate import LbRow, Network
 
 
@@ -188,3 +190,40 @@ def test_free_vip_skips_used_addresses():
     assert translate.free_vip(net, ["10.0.0.2"]) == "10.0.0.3"
     assert translate.free_vip(net, [f"10.0.0.{i}" for i in range(2, 7)]) is None
     assert translate.free_vip(Network("n", uuid.uuid4(), "n"), []) is None
+
+
+def test_null_bytes_make_a_load_balancer_unstorable() -> None:
+    assert translate.unstorable(m_lb(m_listener())) == ""
+    poisoned = dataclasses.replace(m_lb(m_listener()), network_id="net\x00x")
+    assert (
+        translate.unstorable(poisoned)
+        == "OVN Northbound refuses null bytes in strings: network_id 'net\\x00x'"
+    )
+
+
+class _Committer:
+    """Refuses every transaction that holds a command of a plan named in `bad`."""
+
+    def __init__(self, bad: set[str]) -> None:
+        self.bad = bad
+        self.transactions: list[list[str]] = []
+
+    def commit(self, idl: object, commands: list[str]) -> tuple[str, str]:
+        self.transactions.append(commands)
+        if self.bad & set(commands):
+            return "error", "constraint violation"
+        return "ok", ""
+
+
+@pytest.mark.parametrize("bad", [set(), {"lb-3"}, {"lb-0", "lb-7"}, {f"lb-{i}" for i in range(8)}])
+def test_a_refused_batch_is_halved_until_the_bad_plans_stand_alone(bad: set[str]) -> None:
+    reconciler = Reconciler(Inbox(), create_networks=False)
+    committer = reconciler.committer = _Committer(bad)  # type: ignore[assignment]
+    plans = [(f"lb-{i}", [f"lb-{i}"], None) for i in range(8)]
+    outcomes = list(reconciler._commit_isolating(None, plans))  # type: ignore[arg-type]
+    refused = {key for status, _, group in outcomes if status == "error" for key, _, _ in group}
+    committed = {key for status, _, group in outcomes if status == "ok" for key, _, _ in group}
+    assert refused == bad
+    assert committed == {key for key, _, _ in plans} - bad
+    # Each bad plan costs about log2(8) extra transactions, not one per plan.
+    assert len(committer.transactions) <= 1 + 2 * 3 * max(1, len(bad))

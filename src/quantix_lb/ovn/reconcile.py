@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,6 +35,8 @@ from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
 from quantix_lb.ovn.index import OwnedRows, attached
 
 log = structlog.get_logger(__name__)
+# What one load balancer (or network) needs: its key, its commands, its outcome once committed.
+Plan = tuple[str, list[cmd.Command], Realized | None]
 
 FULL_INTERVAL = 5.0
 MAX_STEP = 1000  # load balancers per transaction
@@ -388,40 +390,57 @@ class Reconciler:
         batch.extend(lb_id for lb_id in swept if lb_id not in self._dirty and not self._settled(idl, lb_id))
         batch = list(dict.fromkeys(batch))
 
-        plans: list[tuple[str, list[cmd.Command], Realized | None]] = []
+        plans: list[Plan] = []
         missing_networks: set[str] = set()
         for lb_id in batch:
             check = lb_id in self._check_attach
             self._check_attach.discard(lb_id)
             commands, outcome = self._plan(idl, lb_id, check, missing_networks)
             plans.append((lb_id, commands, outcome))
-        commit = self.committer.commit
         if missing_networks:
-            commit(idl, [cmd.CreateSwitch(n) for n in sorted(missing_networks)])
-            self._topology_dirty = True
-            self._dirty.update(batch)  # realize them once the switches are known
-            return
-        status, error = commit(idl, [c for _, commands, _ in plans for c in commands])
-        if status == "retry":
-            self._dirty.update(batch)
-            self._retry_at = time.monotonic() + RETRY_DELAY
-            return
-        if status == "error" and len(plans) > 1:
-            # One bad load balancer must not hold back the others: go one by one.
-            for lb_id, commands, outcome in plans:
-                one, err = commit(idl, commands)
-                if one == "retry":
-                    self._dirty.add(lb_id)
-                    self._retry_at = time.monotonic() + RETRY_DELAY
-                elif outcome:
-                    self._report(outcome if one == "ok" else replace(outcome, error=err))
+            self._create_networks(idl, batch, sorted(missing_networks))
         else:
-            for _, _, outcome in plans:
-                if outcome:
-                    self._report(outcome if status == "ok" else replace(outcome, error=error))
+            for status, error, group in self._commit_isolating(idl, plans):
+                if status == "retry":
+                    self._dirty.update(lb_id for lb_id, _, _ in group)
+                    self._retry_at = time.monotonic() + RETRY_DELAY
+                    continue
+                for _, _, outcome in group:
+                    if outcome:
+                        self._report(outcome if status == "ok" else replace(outcome, error=error))
         reports, self._reports = self._reports, []
         if reports:
             self.on_realized(reports)
+
+    def _commit_isolating(self, idl: ovs_idl.Idl, plans: list[Plan]) -> Iterator[tuple[str, str, list[Plan]]]:
+        """Commits the plans as one transaction; when the NB refuses it, halves
+        the batch until the plans it refuses stand alone, so one poisoned change
+        never holds back the others (log2 of the batch more commits per bad one).
+        Yields (outcome, error, plans) per transaction."""
+        status, error = self.committer.commit(idl, [c for _, commands, _ in plans for c in commands])
+        if status != "error" or len(plans) == 1:
+            yield status, error, plans
+            return
+        half = len(plans) // 2
+        yield from self._commit_isolating(idl, plans[:half])
+        yield from self._commit_isolating(idl, plans[half:])
+
+    def _create_networks(self, idl: ovs_idl.Idl, batch: list[str], networks: list[str]) -> None:
+        """The switches of networks first seen (embedded NB); the batch is realized
+        once they are known. A network the NB refuses fails only its own load balancers."""
+        creates: list[Plan] = [(name, [cmd.CreateSwitch(name)], None) for name in networks]
+        refused: dict[str, str] = {}
+        for status, error, group in self._commit_isolating(idl, creates):
+            if status == "error":
+                refused.update((name, error) for name, _, _ in group)
+        self._topology_dirty = True
+        for lb_id in batch:
+            lb = self._desired.get(lb_id)
+            if lb is not None and lb.network_id in refused:
+                error = f"network {lb.network_id!r}: {refused[lb.network_id]}"
+                self._report(Realized(lb.id, lb.revision, error=error, load_balancer=lb))
+            else:
+                self._dirty.add(lb_id)  # realized once the switches are known
 
     def _plan(
         self,
@@ -448,6 +467,10 @@ class Reconciler:
         if want.deleting:
             deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
             return commands + deletes, Realized(lb.id, lb.revision, deleted=True, load_balancer=lb)
+        unstorable = translate.unstorable(lb)
+        if unstorable:
+            deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
+            return commands + deletes, Realized(lb.id, lb.revision, error=unstorable, load_balancer=lb)
         network = self.topology.networks.get(lb.network_id)
         if network is None:
             if self.create_networks:

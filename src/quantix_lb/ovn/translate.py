@@ -134,6 +134,20 @@ def listener_row(
     )
 
 
+def unstorable(lb: model.LoadBalancer) -> str:
+    """Why OVSDB cannot take this load balancer's rows ('' when it can). Its JSON
+    parser refuses null bytes, and ovsdb-server answers one by dropping the
+    connection: a change carrying one would be retried forever and hold back
+    every change committed with it. Validation refuses them today; stores
+    written before may still hold them."""
+    named = [("network_id", lb.network_id), ("project_id", lb.project_id), ("id", lb.id)]
+    named += [("listener id", li.id) for li in lb.listeners]
+    for name, value in named:
+        if "\x00" in value:
+            return f"OVN Northbound refuses null bytes in strings: {name} {value!r}"
+    return ""
+
+
 def desired_rows(
     lb: model.LoadBalancer, steering: Mapping[str, Mapping[str, int]] | None = None
 ) -> tuple[LbRow, ...]:
