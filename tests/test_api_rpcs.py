@@ -408,8 +408,9 @@ def test_every_transport_reads_the_same_load_balancer(clients: dict[str, Transpo
 
 
 def test_list_filters_pages_and_keeps_creation_order(srv: Server, api: Transport) -> None:
-    project, other, net_a, net_b = uniq("proj"), uniq("proj"), uniq("net"), uniq("net")
-    plan = [(project, net_a)] * 3 + [(project, net_b), (other, net_a), (project, net_a), (project, net_b)]
+    project, other, net_a, net_b, net_c = uniq("proj"), uniq("proj"), uniq("net"), uniq("net"), uniq("net")
+    # A network belongs to one project (issue 9): the other project's is net_c.
+    plan = [(project, net_a)] * 3 + [(project, net_b), (other, net_c), (project, net_a), (project, net_b)]
     made = [
         srv.stub.CreateLoadBalancer(bare_request(p, n, "10.9.0.1", name=f"lb{i}"))
         for i, (p, n) in enumerate(plan)
@@ -452,7 +453,7 @@ def test_list_filters_pages_and_keeps_creation_order(srv: Server, api: Transport
 def test_page_token_is_bound_to_its_filters(srv: Server, api: Transport) -> None:
     project = uniq("proj")
     for _ in range(2):
-        srv.stub.CreateLoadBalancer(bare_request(project, "n", "10.9.0.2"))
+        srv.stub.CreateLoadBalancer(bare_request(project, f"n-{project}", "10.9.0.2"))
     page = api.call("ListLoadBalancers", pb.ListLoadBalancersRequest(project_id=project, page_size=1))
     assert page.next_page_token
     other = pb.ListLoadBalancersRequest(project_id=uniq("proj"), page_size=1, page_token=page.next_page_token)
@@ -494,7 +495,7 @@ def test_negative_page_size_is_invalid_argument(api: Transport) -> None:
 def big_project(srv: Server) -> tuple[str, list[str]]:
     """1001 load balancers in one project: one more than the largest page."""
     project = uniq("proj-big")
-    made = create_many(srv, [bare_request(project, "n", "10.8.0.1", name=str(i)) for i in range(1001)])
+    made = create_many(srv, [bare_request(project, project, "10.8.0.1", name=str(i)) for i in range(1001)])
     return project, [lb.id for lb in made]
 
 

@@ -357,17 +357,20 @@ def test_create_without_project_uses_the_tokens_project(auth_server: Server, tra
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_list_shows_only_own_project(auth_server: Server, transport: str):
-    network = net()
+    network, their_network = net(), net()  # a network belongs to one project (issue 9)
     boss = admin(auth_server)
     mine = [boss("CreateLoadBalancer", create_request("proj-a", network, f"10.2.0.{i}")).id for i in (1, 2)]
     theirs = [
-        boss("CreateLoadBalancer", create_request("proj-b", network, f"10.2.0.{i}")).id for i in (3, 4, 5)
+        boss("CreateLoadBalancer", create_request("proj-b", their_network, f"10.2.0.{i}")).id
+        for i in (3, 4, 5)
     ]
 
     as_a = Client(auth_server, transport, bearer("tok-a"))
     own = as_a("ListLoadBalancers", pb.ListLoadBalancersRequest(network_id=network))
     assert [lb.id for lb in own.load_balancers] == mine
     assert own.total_count == 2
+    hidden = as_a("ListLoadBalancers", pb.ListLoadBalancersRequest(network_id=their_network))
+    assert (list(hidden.load_balancers), hidden.total_count) == ([], 0)
     everything = as_a("ListLoadBalancers", pb.ListLoadBalancersRequest(page_size=1000))
     assert {lb.project_id for lb in everything.load_balancers} == {"proj-a"}
     assert everything.total_count == len(everything.load_balancers)
@@ -380,10 +383,11 @@ def test_list_shows_only_own_project(auth_server: Server, transport: str):
         assert err.http_status == 403
 
     as_admin = Client(auth_server, transport, bearer("tok-admin"))
-    every = as_admin("ListLoadBalancers", pb.ListLoadBalancersRequest(network_id=network))
-    assert [lb.id for lb in every.load_balancers] == mine + theirs
+    every = as_admin("ListLoadBalancers", pb.ListLoadBalancersRequest(page_size=1000))
+    listed = [lb.id for lb in every.load_balancers]
+    assert [i for i in listed if i in mine + theirs] == mine + theirs
     only_b = as_admin(
-        "ListLoadBalancers", pb.ListLoadBalancersRequest(project_id="proj-b", network_id=network)
+        "ListLoadBalancers", pb.ListLoadBalancersRequest(project_id="proj-b", network_id=their_network)
     )
     assert [lb.id for lb in only_b.load_balancers] == theirs
     for lb_id in theirs:
@@ -393,23 +397,23 @@ def test_list_shows_only_own_project(auth_server: Server, transport: str):
 @pytest.mark.parametrize("transport", ("grpc", "connect"))
 def test_watch_streams_only_own_project(auth_server: Server, transport: str):
     boss = admin(auth_server)
-    network = net()
+    network, their_network = net(), net()
     existing_a = boss("CreateLoadBalancer", create_request("proj-a", network, "10.3.0.1"))
-    boss("CreateLoadBalancer", create_request("proj-b", network, "10.3.0.2"))
+    boss("CreateLoadBalancer", create_request("proj-b", their_network, "10.3.0.2"))
 
     denied = Watcher(
         auth_server, transport, pb.WatchLoadBalancersRequest(project_id="proj-b"), bearer("tok-a")
     )
-    watcher = Watcher(
-        auth_server, transport, pb.WatchLoadBalancersRequest(network_id=network), bearer("tok-a")
-    )
+    watcher = Watcher(auth_server, transport, pb.WatchLoadBalancersRequest(), bearer("tok-a"))
     try:
         err = denied.error()
         code = err.code().name if isinstance(err, grpc.RpcError) else err.code.name
         assert code == "PERMISSION_DENIED", err
 
-        assert [lb.id for lb in watcher.snapshot()] == [existing_a.id]
-        hidden = boss("CreateLoadBalancer", create_request("proj-b", network, "10.3.0.3"))
+        snapshot = watcher.snapshot()  # unfiltered: every load balancer of project A, only those
+        assert existing_a.id in [lb.id for lb in snapshot]
+        assert {lb.project_id for lb in snapshot} == {"proj-a"}
+        hidden = boss("CreateLoadBalancer", create_request("proj-b", their_network, "10.3.0.3"))
         boss("DeleteLoadBalancer", pb.DeleteLoadBalancerRequest(id=hidden.id))
         visible = boss("CreateLoadBalancer", create_request("proj-a", network, "10.3.0.4"))
         # The first event after the snapshot is project A's, not any of project B's.

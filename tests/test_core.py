@@ -495,7 +495,7 @@ def test_new_load_balancer_tells_the_requests_mistakes_before_an_unknown_network
         Code.INVALID_ARGUMENT, rules.new_load_balancer, bad_name, "p", external, NOW, create_networks=False
     )
     unknown = raises(
-        Code.FAILED_PRECONDITION, rules.new_load_balancer, draft(), "p", external, NOW, create_networks=False
+        Code.NOT_FOUND, rules.new_load_balancer, draft(), "p", external, NOW, create_networks=False
     )
     assert unknown.message.startswith("spec.network_id: network ")
     raises(Code.UNAVAILABLE, rules.new_load_balancer, draft(), "p", Topology(), NOW, create_networks=False)

@@ -199,7 +199,7 @@ def test_seed_load_balancer_becomes_an_owned_row_on_its_network(server: Server) 
     # The unknown network became a Logical_Switch marked as ours ...
     (ls,) = nb.switches()
     assert ls["name"] == "net-456"
-    assert ls["external_ids"] == OWNER | {"quantix:network-id": "net-456"}
+    assert ls["external_ids"] == OWNER | {"quantix:network-id": "net-456", "quantix:project-id": "proj-123"}
     # ... carrying the one Load_Balancer row of the one listener.
     (row,) = nb.lbs()
     assert content(row) == expected_row(lb)

@@ -704,7 +704,7 @@ def test_previous_release_data_dir_is_migrated(make_server: Callable[..., Server
     write_previous_release(data_dir, OLD_DOCS)
     web_id, v6_id, empty_id = (doc["id"] for doc in OLD_DOCS)
     srv = make_server(data_dir=data_dir)
-    assert migrations_logged(srv) == [2]
+    assert migrations_logged(srv) == [2, 3]
 
     # Every view: List, Get (on every transport), the filters, Watch, Stats.
     views = wait_for(lambda: realized_views(srv, len(OLD_DOCS)), what="the migrated load balancers realized")
@@ -742,10 +742,10 @@ def test_previous_release_data_dir_is_migrated(make_server: Callable[..., Server
     assert pool_of(web).status_reason == LEAST_CONNECTIONS_NOTE
     assert (empty.spec.listeners, empty.spec.pools) == ([], [])
 
-    # The store: migration 2 recorded, every document rewritten as version 2, the
+    # The store: migrations 2 and 3 recorded, every document rewritten as version 2, the
     # VIP:port claims as they were.
     versions, docs, fronts = stored(data_dir)
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     assert [doc["v"] for doc in docs] == [2, 2, 2]
     for doc, old in zip(docs, OLD_DOCS, strict=True):
         assert all("default_pool" not in li for li in doc["listeners"])
@@ -756,7 +756,7 @@ def test_previous_release_data_dir_is_migrated(make_server: Callable[..., Server
     # A restart keeps it, and does not migrate again.
     assert srv.stop() == 0
     srv.start()
-    assert migrations_logged(srv) == [2]
+    assert migrations_logged(srv) == [2, 3]
     assert wait_for(lambda: realized_views(srv, len(OLD_DOCS)), what="realized after restart") == views
     assert stored(data_dir)[:2] == (versions, docs)
 
@@ -785,12 +785,22 @@ def test_previous_release_data_dir_is_migrated(make_server: Callable[..., Server
         timeout=10,
     )
     assert [m.address for m in pool_of(on_v6).members] == ["2001:db8::20", "2001:db8::21", "2001:db8::22"]
-    # The old claims still hold: the web VIP:port is taken on its network.
+    # The old claims still hold: the web VIP:port is taken on its network, and the network
+    # belongs to the project whose load balancers were on it (migration 3).
     with pytest.raises(grpc.RpcError) as info:
         stub.CreateLoadBalancer(
-            create_request(spec_body(network_id="net-old-a", vip_address="192.0.2.10")), timeout=10
+            create_request(
+                spec_body(network_id="net-old-a", vip_address="192.0.2.10", project_id="proj-old")
+            ),
+            timeout=10,
         )
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as info:
+        stub.CreateLoadBalancer(
+            create_request(spec_body(network_id="net-old-a", vip_address="192.0.2.99", project_id="other")),
+            timeout=10,
+        )
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
     # As in this release: removing a listener keeps its (migrated) pool, which can then go.
     without_dns = stub.RemoveListener(
         pb.RemoveListenerRequest(load_balancer_id=web_id, listener_id=web.spec.listeners[1].id), timeout=10

@@ -618,7 +618,6 @@ CASES = [
                 "10.1.0.1",
                 [listener_json("SCTP", 80), listener_json("TCP", 80)],
                 [{}],
-                project_id="p",
             )
         ),
         in_use(L1, "10.1.0.1", 80, "tcp"),
@@ -626,19 +625,19 @@ CASES = [
     Case(
         "create-vip-port-taken-http",
         "CreateLoadBalancer",
-        create(body=_lb_body("{net4}", "10.1.0.1", [listener_json("HTTP", 81)], [{}], project_id="p")),
+        create(body=_lb_body("{net4}", "10.1.0.1", [listener_json("HTTP", 81)], [{}])),
         in_use(L0, "10.1.0.1", 81, "tcp"),
     ),
     Case(
         "create-vip-port-taken-udp",
         "CreateLoadBalancer",
-        create(body=_lb_body("{net4}", "10.1.0.1", [listener_json("UDP", 53)], [{}], project_id="p")),
+        create(body=_lb_body("{net4}", "10.1.0.1", [listener_json("UDP", 53)], [{}])),
         in_use(L0, "10.1.0.1", 53, "udp"),
     ),
     Case(
         "create-vip-port-taken-ipv6-spelling",
         "CreateLoadBalancer",
-        create(body=_lb_body("{net6}", "2001:DB8:0::1", [listener_json("TCP", 80)], [{}], project_id="p")),
+        create(body=_lb_body("{net6}", "2001:DB8:0::1", [listener_json("TCP", 80)], [{}])),
         lambda b: Failure(
             "ALREADY_EXISTS",
             f"{L0}: 2001:db8::1 port 80/tcp is already in use on network {b.lb6.spec.network_id!r}",
@@ -1222,7 +1221,7 @@ CASES = [
         "CreateLoadBalancer",
         create(
             body={
-                "project_id": "p",
+                "project_id": "proj-val",
                 "network_id": "{net4}",
                 "vip_address": "10.1.0.1",
                 "listeners": [listener_json("HTTP", 81, default_pool={})],

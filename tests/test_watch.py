@@ -171,35 +171,39 @@ def test_failed_writes_send_nothing(server: Server, transport: str):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_filters(server: Server, transport: str):
     stub = server.stub
+    # A network belongs to one project (issue 9): proj-y's load balancers live on net-c.
     a1 = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.1", "proj-x"), timeout=10)
-    stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.2", "proj-x"), timeout=10)
-    c1 = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.3", "proj-y"), timeout=10)
+    b1 = stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.2", "proj-x"), timeout=10)
+    c1 = stub.CreateLoadBalancer(lb_request("net-c", "10.0.0.3", "proj-y"), timeout=10)
 
     by_network = Watcher(server, transport, pb.WatchLoadBalancersRequest(network_id="net-a"))
     by_project = Watcher(server, transport, pb.WatchLoadBalancersRequest(project_id="proj-y"))
     by_both = Watcher(
-        server, transport, pb.WatchLoadBalancersRequest(project_id="proj-x", network_id="net-a")
+        server, transport, pb.WatchLoadBalancersRequest(project_id="proj-x", network_id="net-b")
     )
     try:
-        assert by_network.snapshot() == [a1, c1]  # as answered: realized, ACTIVE
+        assert by_network.snapshot() == [a1]  # as answered: realized, ACTIVE
         assert by_project.snapshot() == [c1]
-        assert by_both.snapshot() == [a1]
+        assert by_both.snapshot() == [b1]
 
         # Only the last of these matches each filter; its two events (the write, then its
         # realization) must be each stream's next ones.
-        stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.4", "proj-x"), timeout=10)
+        stub.CreateLoadBalancer(lb_request("net-d", "10.0.0.4", "proj-x"), timeout=10)
         stub.CreateLoadBalancer(lb_request("net-z", "10.0.0.5", "proj-z"), timeout=10)
         y = stub.CreateLoadBalancer(lb_request("net-c", "10.0.0.6", "proj-y"), timeout=10)
         xa = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.7", "proj-x"), timeout=10)
+        xb = stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.9", "proj-x"), timeout=10)
         assert expect_created(by_project, y)[1] == y
         assert expect_created(by_network, xa)[1] == xa
-        assert expect_created(by_both, xa)[1] == xa
+        assert expect_created(by_both, xb)[1] == xb
         stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=c1.id), timeout=10)
-        expect_deleted(by_network, c1)
         expect_deleted(by_project, c1)
-        # by_both never saw c1 (another project): its next events are the next match's.
-        xa2 = stub.CreateLoadBalancer(lb_request("net-a", "10.0.0.8", "proj-x"), timeout=10)
-        assert expect_created(by_both, xa2)[1] == xa2
+        stub.DeleteLoadBalancer(pb.DeleteLoadBalancerRequest(id=a1.id), timeout=10)
+        expect_deleted(by_network, a1)
+        # by_both never saw those (another project, another network): its next events are
+        # the next match's.
+        xb2 = stub.CreateLoadBalancer(lb_request("net-b", "10.0.0.8", "proj-x"), timeout=10)
+        assert expect_created(by_both, xb2)[1] == xb2
     finally:
         for watcher in (by_network, by_project, by_both):
             watcher.close()

@@ -75,23 +75,41 @@ class NewLoadBalancer:
     load_balancer: model.LoadBalancer
     vip_from: Network | None = None
     vip_path: str = "spec.vip_address"
+    network: Network | None = None  # as OVN knows it (None: created on first use)
+    network_path: str = "spec.network_id"
 
 
 # --- the load balancer ---------------------------------------------------------------
 
 
-def find_network(topology: Topology, network_id: str, path: str, *, create_networks: bool) -> Network | None:
+def network_not_found(path: str, network_id: str) -> ApiError:
+    """The same answer for a network that does not exist and for another project's:
+    a tenant learns nothing of what other projects hold."""
+    return ApiError(
+        Code.NOT_FOUND,
+        f"{path}: network {network_id!r} not found (an OVN Logical_Switch of that name or"
+        " external_ids:quantix:network-id, that this project owns or is shared)",
+    )
+
+
+def may_use_network(project_id: str, owner: str, shared_with: frozenset[str] = frozenset()) -> bool:
+    """A network belongs to one project; an operator may share it with others."""
+    return not owner or project_id == owner or project_id in shared_with
+
+
+def find_network(
+    topology: Topology, network_id: str, path: str, project_id: str, *, create_networks: bool
+) -> Network | None:
     """The network as OVN knows it. With an external Northbound an unknown
-    network is refused; the embedded one creates it on first use (None)."""
+    network is refused; the embedded one creates it on first use (None).
+    A network the Northbound gives another project is not found."""
     network = topology.networks.get(network_id)
     if network is None and network_id and not create_networks:
         if not topology.synced:
             raise ApiError(Code.UNAVAILABLE, "OVN Northbound is not reachable yet; retry shortly")
-        raise ApiError(
-            Code.FAILED_PRECONDITION,
-            f"{path}: network {network_id!r} is not known to OVN Northbound (no Logical_Switch"
-            " with that name or with external_ids:quantix:network-id)",
-        )
+        raise network_not_found(path, network_id)
+    if network is not None and not may_use_network(project_id, network.project_id, network.shared_with):
+        raise network_not_found(path, network_id)
     return network
 
 
@@ -107,6 +125,7 @@ def new_load_balancer(
             topology,
             draft.network_id,
             where.get("network_id", "spec.network_id"),
+            project_id,
             create_networks=create_networks,
         )
     except ApiError as exc:  # told after the request's own mistakes
@@ -126,6 +145,7 @@ def new_load_balancer(
     subnet = network.subnet if network is not None and network.subnet_id else None
     if draft.vip_address and subnet and not _in_subnet(draft.vip_address, subnet):
         p.add(vip_path, f"is not in subnet {subnet_id!r} ({subnet})")
+    in_use = network is not None and draft.vip_address in network.used_addresses
     unresolved = len(p.violations)
     listeners = tuple(
         replace(
@@ -157,7 +177,27 @@ def new_load_balancer(
     p.raise_if_any()
     if unknown is not None:
         raise unknown
-    return NewLoadBalancer(lb, network if allocate else None, vip_path)
+    if in_use:
+        raise ApiError(
+            Code.ALREADY_EXISTS,
+            f"{vip_path}: {draft.vip_address} is the address of a port on network {draft.network_id!r}",
+        )
+    network_path = where.get("network_id", "spec.network_id")
+    return NewLoadBalancer(lb, network if allocate else None, vip_path, network, network_path)
+
+
+def network_owner(new: NewLoadBalancer, recorded: str | None) -> str:
+    """The project that owns the new load balancer's network, given the owner the
+    store recorded: the Northbound's word (external_ids:quantix:project-id) first,
+    then the first project that used it (this one, if none has). Another project's
+    network is not found."""
+    lb, network = new.load_balancer, new.network
+    named = network.project_id if network is not None else ""
+    shared = network.shared_with if network is not None else frozenset()
+    owner = named or recorded or lb.project_id
+    if not may_use_network(lb.project_id, owner, shared):
+        raise network_not_found(new.network_path, lb.network_id)
+    return owner
 
 
 def allocate_vip(new: NewLoadBalancer, taken: Iterable[str]) -> model.LoadBalancer:

@@ -174,6 +174,10 @@ class LoadBalancerCore:
 
         def write(tx: Tx) -> model.LoadBalancer:
             lb = new.load_balancer
+            recorded = tx.network_owner(lb.network_id)
+            owner = rules.network_owner(new, recorded)
+            if owner != recorded:
+                tx.set_network_owner(lb.network_id, owner)
             if new.vip_from is not None:
                 lb = rules.allocate_vip(new, tx.vips_in_network(lb.network_id))
             _claim_frontends(tx, lb, draft.where.__getitem__)

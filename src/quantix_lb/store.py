@@ -109,6 +109,17 @@ MIGRATIONS: list[tuple[int, list[str | Callable[[sqlite3.Connection], None]]]] =
         ],
     ),
     (2, [_upgrade_documents]),
+    (
+        3,
+        [
+            # A network belongs to the project that first used it (or that the NB names).
+            """CREATE TABLE network_owners (
+                network_id TEXT PRIMARY KEY,
+                project_id TEXT NOT NULL)""",
+            """INSERT OR IGNORE INTO network_owners (network_id, project_id)
+                SELECT network_id, project_id FROM load_balancers ORDER BY seq""",
+        ],
+    ),
 ]
 
 
@@ -211,6 +222,15 @@ class Tx:
             self._conn.execute("DELETE FROM frontends WHERE load_balancer_id = ?", (lb.id,))
             self._write_frontends(lb)
         self.changes.append(Change(ChangeKind.UPDATED, lb))
+
+    def network_owner(self, network_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT project_id FROM network_owners WHERE network_id = ?", (network_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_network_owner(self, network_id: str, project_id: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO network_owners VALUES (?, ?)", (network_id, project_id))
 
     def vips_in_network(self, network_id: str) -> set[str]:
         rows = self._conn.execute(

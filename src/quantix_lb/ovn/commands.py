@@ -12,7 +12,7 @@ from ovs.db import idl as ovs_idl
 from ovs.db import types as ovs_types
 
 from quantix_lb.ovn.compat import datum, write
-from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY
+from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY, PROJECT_ID_KEY
 
 LB_COLUMNS = ("name", "protocol", "vips", "selection_fields", "options", "external_ids")
 
@@ -117,11 +117,13 @@ class Attach:
 
 @dataclass(frozen=True)
 class CreateSwitch:
-    """Embedded mode only: a network first used by a load balancer, marked as ours."""
+    """Embedded mode only: a network first used by a load balancer, marked as ours
+    and as its project's."""
 
     network_id: str
+    project_id: str
 
     def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
         ls = txn.insert(idl.tables["Logical_Switch"])
         ls.name = self.network_id
-        ls.external_ids = {OWNER_KEY: OWNER, NETWORK_ID_KEY: self.network_id}
+        ls.external_ids = {OWNER_KEY: OWNER, NETWORK_ID_KEY: self.network_id, PROJECT_ID_KEY: self.project_id}

@@ -391,14 +391,14 @@ class Reconciler:
         batch = list(dict.fromkeys(batch))
 
         plans: list[Plan] = []
-        missing_networks: set[str] = set()
+        missing_networks: dict[str, str] = {}  # network -> the project of its first load balancer
         for lb_id in batch:
             check = lb_id in self._check_attach
             self._check_attach.discard(lb_id)
             commands, outcome = self._plan(idl, lb_id, check, missing_networks)
             plans.append((lb_id, commands, outcome))
         if missing_networks:
-            self._create_networks(idl, batch, sorted(missing_networks))
+            self._create_networks(idl, batch, missing_networks)
         else:
             for status, error, group in self._commit_isolating(idl, plans):
                 if status == "retry":
@@ -425,10 +425,12 @@ class Reconciler:
         yield from self._commit_isolating(idl, plans[:half])
         yield from self._commit_isolating(idl, plans[half:])
 
-    def _create_networks(self, idl: ovs_idl.Idl, batch: list[str], networks: list[str]) -> None:
+    def _create_networks(self, idl: ovs_idl.Idl, batch: list[str], networks: Mapping[str, str]) -> None:
         """The switches of networks first seen (embedded NB); the batch is realized
         once they are known. A network the NB refuses fails only its own load balancers."""
-        creates: list[Plan] = [(name, [cmd.CreateSwitch(name)], None) for name in networks]
+        creates: list[Plan] = [
+            (name, [cmd.CreateSwitch(name, project)], None) for name, project in sorted(networks.items())
+        ]
         refused: dict[str, str] = {}
         for status, error, group in self._commit_isolating(idl, creates):
             if status == "error":
@@ -447,7 +449,7 @@ class Reconciler:
         idl: ovs_idl.Idl,
         lb_id: str,
         check_attach: bool,
-        missing_networks: set[str],
+        missing_networks: dict[str, str],
     ) -> tuple[list[cmd.Command], Realized | None]:
         lb = self._desired.get(lb_id)
         rows = idl.tables["Load_Balancer"].rows
@@ -474,7 +476,7 @@ class Reconciler:
         network = self.topology.networks.get(lb.network_id)
         if network is None:
             if self.create_networks:
-                missing_networks.add(lb.network_id)
+                missing_networks.setdefault(lb.network_id, lb.project_id)
                 return [], None
             reason = f"network {lb.network_id!r} is not known to OVN Northbound"
             return [], Realized(lb.id, lb.revision, error=reason, load_balancer=lb)

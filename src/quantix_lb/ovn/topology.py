@@ -7,7 +7,15 @@ from dataclasses import replace
 
 from ovs.db import idl as ovs_idl
 
-from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY, SUBNET_ID_KEY, Network
+from quantix_lb.ovn.translate import (
+    NETWORK_ID_KEY,
+    OWNER,
+    OWNER_KEY,
+    PROJECT_ID_KEY,
+    SHARED_WITH_KEY,
+    SUBNET_ID_KEY,
+    Network,
+)
 
 # The tables a topology is built from; a change to them (other than to the
 # load_balancer column) means the topology is read again.
@@ -40,6 +48,8 @@ def build_topology(idl: ovs_idl.Idl) -> dict[str, Network]:
             routers=tuple(sorted(routers)),
             subnet=ls.other_config.get("subnet"),
             subnet_id=ls.external_ids.get(SUBNET_ID_KEY, ""),
+            project_id=ls.external_ids.get(PROJECT_ID_KEY, ""),
+            shared_with=frozenset(p for p in ls.external_ids.get(SHARED_WITH_KEY, "").split(",") if p),
             used_addresses=frozenset(addresses),
             owned=ls.external_ids.get(OWNER_KEY) == OWNER,
         )

@@ -32,6 +32,9 @@ LISTENER_ID_KEY = "quantix:listener-id"
 PROJECT_ID_KEY = "quantix:project-id"
 NETWORK_ID_KEY = "quantix:network-id"
 SUBNET_ID_KEY = "quantix:subnet-id"  # on a Logical_Switch: the id of its other_config:subnet
+# On a Logical_Switch: the project that owns the network (PROJECT_ID_KEY), and the
+# projects an operator shares it with (comma-separated).
+SHARED_WITH_KEY = "quantix:shared-with"
 MAX_BACKEND_ENTRIES = 256
 
 Pairs = tuple[tuple[str, str], ...]
@@ -169,6 +172,8 @@ class Network:
     routers: tuple[uuid.UUID, ...] = ()  # Logical_Routers connected to the switch
     subnet: str | None = None
     subnet_id: str = ""  # the cloud's id of `subnet`, when the switch names it
+    project_id: str = ""  # the owner, when the switch names one
+    shared_with: frozenset[str] = frozenset()
     used_addresses: frozenset[str] = frozenset()
     owned: bool = False  # created by us (embedded mode)
 
