@@ -26,7 +26,6 @@ import functools
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
 from quantix_lb.ovn.loop import fetch_schema
 from quantix_lb.ovn.reconcile import COLUMNS
 from quantix_lb.proc import cpu_seconds
+from quantix_lb.testing import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
@@ -112,55 +112,22 @@ def run_clients(clients: int, total: int, one: Callable[[int], None], first: int
 # --- quantix-lb -------------------------------------------------------------------------
 
 
-class Serve:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[str] | None = None
-        self.grpc_addr = ""
-        self.converged = threading.Event()
-        self.converge_seconds = 0.0
+class Serve(Server):
+    """`serve` with its embedded NB, as the tests start it (quantix_lb.testing)."""
 
-    def start(self) -> float:
-        started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "quantix_lb", "--log-format", "json", "--log-level", "info", "serve",
-             "--data-dir", str(self.data_dir), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-             "--no-local-worker"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc and self.proc.stderr
-            for line in self.proc.stderr:
-                if '"rpc"' in line:
-                    continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("event") == "serve.ready":
-                    self.grpc_addr = event["grpc"]
-                    ready.set()
-                elif event.get("event") == "ovn.converged" and not self.converged.is_set():
-                    self.converge_seconds = time.monotonic() - started
-                    self.converged.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(60):
-            raise RuntimeError("serve did not start")
-        return time.monotonic() - started
+    @property
+    def converge_seconds(self) -> float:
+        """From process start to the first full pass that found the NB in step."""
+        return self.seen["ovn.converged"] - self.started_at
 
     def ovsdb_pid(self) -> int:
         return int((self.data_dir / "ovn" / "ovsdb-server.pid").read_text())
 
     def realizer_pid(self) -> int:
         """serve's child that owns the NB IDL (quantix_lb.ovn.remote)."""
-        assert self.proc
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        for pid in children:
+        for pid in self.child_pids():
             if b"quantix_lb.ovn.remote" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return int(pid)
+                return pid
         raise RuntimeError("no realizer process")
 
     def peak_rss_mib(self) -> float:
@@ -172,15 +139,6 @@ class Serve:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1]) / 1024
         return total
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: bool) -> dict[str, float]:
@@ -405,8 +363,7 @@ def main() -> int:
         for n in counts:
             print(f"== {n} existing load balancers", flush=True)
             data = work / f"serve-{n}"
-            serve = Serve(data)
-            serve.start()
+            serve = Serve(data).start(timeout=60)
             try:
                 if n:
                     grpc_creates(serve.grpc_addr, 32, 0, n, check=False)
@@ -426,7 +383,7 @@ def main() -> int:
                 cpu.append((f"quantix-lb, {n} existing", measured))
                 rss = max(rss, serve.peak_rss_mib())
             finally:
-                serve.stop()
+                serve.stop(timeout=30)
 
             bare = BareNb(work / f"bare-{n}")
             bare.start()
@@ -454,15 +411,13 @@ def main() -> int:
         for label, wipe in (("restart, NB intact", False), ("restart, NB empty (rebuild every row)", True)):
             if wipe:
                 shutil.rmtree(biggest / "ovn")
-            serve = Serve(biggest)
-            serve.start()
+            serve = Serve(biggest).start(timeout=60)
             try:
-                if not serve.converged.wait(120):
-                    raise RuntimeError("no ovn.converged within 120 s")
+                serve.wait_event("ovn.converged", 120)
                 rss = max(rss, serve.peak_rss_mib())
                 cold.append((label, total, serve.converge_seconds))
             finally:
-                serve.stop()
+                serve.stop(timeout=30)
         floor = echo_floor(work, args.creates * 4)
         rows.append(("gRPC echo, no work (floor)", 0, 16, floor))
         cpu.append(("gRPC echo, no work", floor))

@@ -32,11 +32,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-import ovn_testbed  # noqa: E402
-from conftest import Server  # noqa: E402
+from quantix_lb.testing import Server, ovn_testbed
 
 NET = "net-bench"
 OURS, THEIRS = "10.0.0.100", "10.0.0.101"
@@ -85,9 +81,7 @@ def run_batch(args: argparse.Namespace, results: dict[str, dict[str, list[float]
         topo = ovn_testbed.lb_topology(stack, NET, extra={"hc": "10.0.0.5"})
         client, checker, backends, servers = topo.client, topo.extra["hc"], topo.backends, topo.servers
         sock = work / "grpc.sock"
-        server = Server(
-            work / "data", ["--ovn-nb", stack.nb_remote, "--no-local-worker", "--grpc-addr", f"unix:{sock}"]
-        ).start()
+        server = Server(work / "data", ["--ovn-nb", stack.nb_remote], grpc_addr=f"unix:{sock}").start()
         checker.popen(sys.executable, "-m", "quantix_lb", "health-worker", "--control-plane", f"unix:{sock}",
                       "--node-id", "hc")  # fmt: skip
         http = httpx.Client(base_url=server.http_url, timeout=10)

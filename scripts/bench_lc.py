@@ -1,6 +1,6 @@
 """Benchmark: LEAST_CONNECTIONS against plain OVN dp_hash, with skewed connection durations.
 
-Testbed (root; a private OVN, tests/ovn_testbed.py): a switch and router, a client and three
+Testbed (root; a private OVN, quantix_lb/testing/ovn_testbed.py): a switch and router, a client and three
 backends in network namespaces. Every backend runs a tiny TCP "hold" server on port 7000: it
 reads one line (seconds to hold), holds the connection that long, answers with its host name
 and closes (or closes at once when the client leaves first). `quantix-lb serve --ovn-nb` on the
@@ -55,12 +55,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from quantix_lb.proc import cpu_seconds
+from quantix_lb.testing import QUANTIX_LB, Server, ovn_testbed
 
-import ovn_testbed  # noqa: E402 - the test bed lives with the tests
-from conftest import QUANTIX_LB, Server  # noqa: E402
-from quantix_lb.proc import cpu_seconds  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 NET = "net-lc"
 PORT = 7000

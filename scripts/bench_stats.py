@@ -12,7 +12,7 @@ at one sample per second. Parse is measured two ways:
 1. synthetic: the userspace datapath's line format (as read_conntrack asks for it: no -s),
    10,000 connections through one VIP, 80% ESTABLISHED, 5% replaced between samples; with
    each connection's second entry in its backend's zone (20,000 lines) and without.
-2. real (root, OVN packages): a private OvnStack (tests/ovn_testbed.py) with a VIP on three
+2. real (root, OVN packages): a private OvnStack (quantix_lb/testing/ovn_testbed.py) with a VIP on three
    backends, each a tiny asyncio server that accepts and holds; a client in its namespace
    opens --connections TCP connections through the VIP and holds them. Then --samples
    rounds one second apart. ovs-vswitchd's own CPU per dump is reported too (its CPU during
@@ -38,21 +38,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-import ovn_testbed  # noqa: E402 - the test bed lives with the tests
-from quantix_lb.proc import cpu_seconds  # noqa: E402
-from quantix_lb.stats.conntrack import (  # noqa: E402
+from quantix_lb.proc import cpu_seconds
+from quantix_lb.stats.conntrack import (
     ConntrackParser,
     ConntrackTracker,
     Frontend,
     parse_conntrack,
     read_conntrack,
 )
+from quantix_lb.testing import ovn_testbed
 
 VIP, VIP_PORT, HOLD_PORT = "10.0.0.100", 80, 9100
 FRONTENDS = [Frontend("tcp", VIP, VIP_PORT)]

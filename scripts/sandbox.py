@@ -6,51 +6,15 @@ import argparse
 import json
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-import ovn_testbed  # noqa: E402  (the test bed is shared with the test suite)
+from quantix_lb.testing import Server, ovn_testbed
 
 NET = "demo-net"
 VIP = "10.0.0.100"
-
-
-def start_serve(
-    data_dir: Path, nb_remote: str, http_addr: str, grpc_addr: str
-) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "quantix_lb", "--log-format", "json", "serve", "--data-dir", str(data_dir),
-         "--ovn-nb", nb_remote, "--http-addr", http_addr, "--grpc-addr", grpc_addr,
-         # The worker must sit on the demo network, not in the host's namespace.
-         "--no-local-worker"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    ready: dict[str, str] = {}
-    seen = threading.Event()
-
-    def pump() -> None:
-        assert proc.stderr
-        for line in proc.stderr:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "serve.ready":
-                ready.update(event)
-                seen.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not seen.wait(30):
-        proc.kill()
-        raise SystemExit("quantix-lb serve did not start")
-    return proc, "http://" + ready["http"]
 
 
 def main() -> int:
@@ -71,7 +35,14 @@ def main() -> int:
         topo = ovn_testbed.lb_topology(stack, NET, prefix="web")
         stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
         client, backends = topo.client, topo.backends
-        serve, api = start_serve(data_dir, stack.nb_remote, args.http_addr, args.grpc_addr)
+        # No local worker: it would have to sit on the demo network, not in the host's namespace.
+        serve = Server(
+            data_dir,
+            ["--ovn-nb", stack.nb_remote],
+            grpc_addr=args.grpc_addr,
+            http_url=f"http://{args.http_addr}",
+        ).start(timeout=30)
+        api = serve.http_url
         body = {
             "name": "demo-lb", "project_id": "demo", "network_id": NET, "vip_address": VIP,
             "listeners": [{"protocol": "HTTP", "port": 80, "default_pool": {
@@ -99,8 +70,7 @@ def main() -> int:
         return 0
     finally:
         if serve:
-            serve.terminate()
-            serve.wait(15)
+            serve.stop()
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 

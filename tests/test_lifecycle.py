@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
+import os
+import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +16,8 @@ import httpx
 import pytest
 
 from builders import spec_body
-from conftest import QUANTIX_LB, ROOT, Server
+from conftest import QUANTIX_LB, ROOT, Server, wait_for
+from quantix_lb.testing import ovn_testbed
 
 SERVICE = "/limiquantix.network.v1.LoadBalancerService"
 
@@ -105,3 +110,71 @@ def test_page_token_of_deep_json_is_invalid_argument(srv: Server) -> None:
     response = httpx.get(f"{srv.http_url}/api/v1/load-balancers", params={"page_token": token})
     assert response.status_code == 400, response.text
     assert response.json()["details"][0]["field_violations"][0]["field"] == "page_token"
+
+
+# --- stopping: Ctrl-C and SIGTERM, as from a terminal; children restarted when they die ---------
+
+
+def _errors(lines: list[str]) -> list[str]:
+    """Log lines at error level or above: ours (JSON), gRPC's (absl: E0102 ...), stdlib's."""
+    found = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            if re.match(r"[EF]\d{4} |ERROR|CRITICAL|Traceback", line):
+                found.append(line)
+            continue
+        if isinstance(event, dict) and event.get("level") in ("error", "critical", "exception"):
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_to_the_terminals_process_group_stops_serve_quietly(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C signals the whole foreground process group: only serve takes it, and it
+    stops its children (worker, realizer, embedded NB) in order and exits 0 without a
+    word of error."""
+    srv = Server(tmp_path / "data", local_worker=True, new_session=True).start()
+    try:
+        srv.wait_event("health.worker_joined", 20)
+        children = srv.child_pids()
+        assert len(children) == 3, children  # the local worker, the realizer, ovsdb-server
+        assert srv.proc is not None
+        os.killpg(srv.proc.pid, sig)  # a session leader: its pgid is its pid
+        code = srv.proc.wait(30)
+    finally:
+        srv.stop()
+    assert code == 0
+    assert "Traceback" not in "".join(srv.log_lines)
+    assert not _errors(srv.log_lines), "".join(srv.log_lines)
+    assert '"serve.stopped"' in "".join(srv.log_lines)
+    assert not [pid for pid in children if ovn_testbed.pid_alive(pid)]
+
+
+def test_a_killed_embedded_northbound_is_restarted_and_writes_go_on(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "data").start()
+    try:
+        first = srv.wait_event("ovn.embedded_nb_started", 5)["pid"]
+        os.kill(first, signal.SIGKILL)
+        wait_for(
+            lambda: sum('"ovn.embedded_nb_started"' in line for line in list(srv.log_lines)) == 2,
+            20,
+            "a new ovsdb-server",
+        )
+        (exited,) = [json.loads(line) for line in srv.log_lines if '"ovn.embedded_nb_exited"' in line]
+        assert (exited["pid"], exited["code"]) == (first, -signal.SIGKILL)
+        with httpx.Client(base_url=srv.http_url, timeout=15) as http:
+            created = http.post("/api/v1/load-balancers", json=spec_body()).json()
+            wait_for(
+                lambda: (
+                    http.get(f"/api/v1/load-balancers/{created['id']}").json()["status"][
+                        "provisioning_status"
+                    ]
+                    == "ACTIVE"
+                ),
+                20,
+                "the load balancer ACTIVE on the new Northbound",
+            )
+    finally:
+        assert srv.stop() == 0

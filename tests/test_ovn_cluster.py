@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-import ovn_testbed
 from conftest import Server
+from quantix_lb.testing import ovn_testbed
 
 SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
 pytestmark = pytest.mark.skipif(

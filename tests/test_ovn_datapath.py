@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-import ovn_testbed
 from conftest import ServedBed, Server, needs_ovn
+from quantix_lb.testing import ovn_testbed
 
 pytestmark = [pytest.mark.ovn, needs_ovn]
 
@@ -306,14 +306,14 @@ def test_delete_removes_vip_and_every_owned_row(bed: Bed) -> None:
     assert not result.ok, result
 
 
-def test_unknown_network_is_failed_precondition_and_writes_nothing(bed: Bed) -> None:
+def test_unknown_network_is_not_found_and_writes_nothing(bed: Bed) -> None:
     before = bed.http.get("/api/v1/load-balancers").json()["total_count"]
     resp = bed.http.post(
         "/api/v1/load-balancers",
         json={"project_id": "p", "network_id": "no-such-net", "vip_address": "10.9.0.1"},
     )
-    assert resp.status_code == 412, resp.text
-    assert resp.json()["code"] == "FAILED_PRECONDITION"
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["code"] == "NOT_FOUND"
     assert bed.http.get("/api/v1/load-balancers").json()["total_count"] == before
 
 
@@ -321,7 +321,7 @@ def test_vip_is_allocated_from_the_network_subnet(bed: Bed) -> None:
     bed.stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
     pool = {"members": bed.members(bed.backends[2])}
     listeners = [{"protocol": "TCP", "port": 80, "default_pool": pool}]
-    body = {"project_id": "p", "network_id": NET, "listeners": listeners}
+    body = {"project_id": "proj-e2e", "network_id": NET, "listeners": listeners}
 
     def created() -> dict | None:
         # The service learns the subnet from the NB a moment after it is set; until

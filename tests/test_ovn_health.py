@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import ovn_testbed
 from builders import listener_json, member_json, spec_body
 from conftest import ServedBed, Server, needs_ovn
+from quantix_lb.testing import ovn_testbed
 
 pytestmark = [pytest.mark.ovn, needs_ovn]
 

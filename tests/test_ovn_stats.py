@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-import ovn_testbed
 from conftest import QUANTIX_LB, ServedBed, Server, Watcher, needs_ovn
 from limiquantix.network.v1 import network_service_pb2 as pb
+from quantix_lb.testing import ovn_testbed
 
 pytestmark = [pytest.mark.ovn, needs_ovn]
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import collections
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-try:
-    import ovn_testbed
-except ModuleNotFoundError:  # e.g. under --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import ovn_testbed
+from quantix_lb.testing import ovn_testbed
 
 OvnStack = ovn_testbed.OvnStack
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-import ovn_testbed
 from conftest import needs_ovn
 from quantix_lb.stats.conntrack import (
     Backend,
@@ -36,6 +35,7 @@ from quantix_lb.stats.conntrack import (
     parse_conntrack,
     read_conntrack,
 )
+from quantix_lb.testing import ovn_testbed
 
 # --- real lines (`dpctl/dump-conntrack -s`, userspace datapath) -----------------------------
 # Three held connections through VIP 10.0.0.100:80 (zone 5 = the client's port), each also

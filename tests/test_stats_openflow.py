@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from test_stats_conntrack import FakeVswitchd
 
-import ovn_testbed
 from conftest import needs_ovn
 from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix_lb.stats.collector import StatsCollector
 from quantix_lb.stats.conntrack import Frontend, OvsUnavailable
 from quantix_lb.stats.openflow import FlowCounters, read_flows, vip_counters
+from quantix_lb.testing import ovn_testbed
 
 REAL = """\
 duration=60s, n_packets=205, n_bytes=235582, priority=100,in_port=1,actions=set_field:0x4->reg13,set_field:0x5->reg11,set_field:0x3->reg12,set_field:0x1->metadata,set_field:0x2->reg14,resubmit(,8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         " (default $OVS_RUNDIR, else /var/run/openvswitch)",
     )
     serve.add_argument("--no-local-worker", action="store_true", help="do not start the local health worker")
+    serve.add_argument(
+        "--allow-local-addresses",
+        action="store_true",
+        help="allow loopback and link-local VIPs and members (development, with backends on this host)",
+    )
 
     worker = sub.add_parser("health-worker", help="run a health-check worker against a control plane")
     worker.add_argument(
@@ -92,7 +98,9 @@ def _run_worker(args: argparse.Namespace) -> int:
         )
         await worker.run(stop)
 
-    asyncio.run(run())
+    # Ctrl-C before the signal handlers are in place is a stop asked for, too.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
     return 0
 
 
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             local_worker=not args.no_local_worker,
             reconcile_interval=args.reconcile_interval,
             ovs_rundir=args.ovs_rundir,
+            allow_local_addresses=args.allow_local_addresses,
             log_format=args.log_format,
         )
         try:
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         except (StartupError, ValueError) as exc:
             print(f"quantix-lb: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place: a stop asked for
+            return 0
     return 0
 
 

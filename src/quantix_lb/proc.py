@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 @functools.cache
@@ -26,6 +27,15 @@ def with_parent_death_signal(argv: list[str]) -> list[str]:
     tied to the spawning thread, so spawn from the event loop's thread."""
     setpriv = _setpriv()
     return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
+
+
+def spawn(argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """Starts a child of the control plane: it dies with us (see
+    with_parent_death_signal) and sits in a process group of its own, so the
+    terminal's Ctrl-C reaches only `serve`, which stops its children in order.
+    Call it on the event loop's thread."""
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen(with_parent_death_signal(argv), process_group=0, **popen)
 
 
 async def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:

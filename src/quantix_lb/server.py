@@ -35,13 +35,14 @@ from quantix_lb import metrics
 from quantix_lb.api import connect, rest
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
-from quantix_lb.auth import Authenticator, Principal
+from quantix_lb.auth import TENANT_ROLES, WORKER_ROLES, Authenticator, Principal
 from quantix_lb.convert import HealthWorkerApi, LoadBalancerApi
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
+from quantix_lb.model import LoadBalancer
 from quantix_lb.ovn.contract import Realized
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.remote import RealizerProcess
-from quantix_lb.proc import terminate, with_parent_death_signal
+from quantix_lb.proc import spawn
 from quantix_lb.realization import Realization
 from quantix_lb.service import LoadBalancerCore
 from quantix_lb.stats.aggregate import StatsAggregator
@@ -49,6 +50,7 @@ from quantix_lb.stats.export import LoadBalancerMetrics
 from quantix_lb.stats.publish import StatsPublisher
 from quantix_lb.stats.steering import SteeringController
 from quantix_lb.store import Change, ChangeKind, Store
+from quantix_lb.supervisor import Supervisor
 from quantix_lb.watch import WatchHub
 
 log = structlog.get_logger(__name__)
@@ -71,6 +73,7 @@ class Settings:
     reconcile_interval: float = 5.0
     ovs_rundir: str | None = None  # for the local worker's statistics (else it inherits $OVS_RUNDIR)
     log_format: str = "console"
+    allow_local_addresses: bool = False  # loopback / link-local VIPs and members (development)
 
 
 class StartupError(Exception):
@@ -144,133 +147,44 @@ class _HttpServer(uvicorn.Server):
 
 
 class ControlPlane:
-    """Explicit lifespan: nothing starts in the constructor."""
+    """Explicit lifespan: nothing starts in the constructor. Each resource registers
+    its stop on one exit stack as it starts, so stopping is starting in reverse."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.grpc_port = 0
         self.http_port = 0
-        self._store: Store | None = None
+        self._lifespan = contextlib.AsyncExitStack()
         self._hub = WatchHub()
+        self._stats = StatsAggregator()
         self._realizer: RealizerProcess | None = None
-        self._embedded: EmbeddedNb | None = None
-        self._realization: Realization | None = None
+        self._steering: SteeringController | None = None
         self._stats_publisher: StatsPublisher | None = None
         self._health: HealthCoordinator | None = None
-        self._stats = StatsAggregator()
-        self._steering: SteeringController | None = None
-        self._stats_task: asyncio.Task[None] | None = None
-        self._worker: LocalWorker | None = None
-        self._grpc: grpc.aio.Server | None = None
-        self._http: _HttpServer | None = None
-        self._http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # Absolute: the embedded ovsdb-server resolves relative paths against its own rundir.
-        s = self.settings = replace(self.settings, data_dir=self.settings.data_dir.resolve())
-        if not 0.1 <= s.reconcile_interval <= 3600:
-            raise StartupError("--reconcile-interval must be between 0.1 and 3600 seconds")
+        s = self.settings = _checked(self.settings)
         auth = Authenticator.from_file(s.auth_tokens) if s.auth_tokens else Authenticator(None)
-        unix_grpc = s.grpc_addr.startswith("unix:")  # reachable from network namespaces
-        grpc_host = "localhost" if unix_grpc else split_addr(s.grpc_addr)[0]
+        grpc_host = "localhost" if s.grpc_addr.startswith("unix:") else split_addr(s.grpc_addr)[0]
         http_host, http_port = split_addr(s.http_addr)
-        if not auth.enabled:
-            exposed = [h for h in (grpc_host, http_host) if not _loopback(h)]
-            if exposed and not s.insecure:
-                raise StartupError(
-                    f"refusing to serve {', '.join(exposed)} without --auth-tokens"
-                    " (pass --insecure to allow it)"
-                )
-            log.warning("auth.off", detail="no --auth-tokens: every caller is an admin")
-        http_sock = _bind(http_host, http_port)
-
-        self._store = Store(s.data_dir / "quantix-lb.db")
-        try:
-            self._store.open()
-        except (OSError, sqlite3.Error) as exc:
-            self._store = None
-            raise StartupError(f"cannot open the store in {s.data_dir}: {exc}") from exc
-        self._realizer = await self._start_realizer(s)
-        lbs = list(self._store.all())  # decoded once for everyone who starts from it
-        stats = self._stats
-        stats.update(lbs)
-        self._steering = SteeringController(stats, self._realizer.steer, period=STATS_INTERVAL)
-        self._steering.update(lbs)
-        stats.subscribe(self._steering.on_sample)
-        realization = self._realization = Realization(self._store, self._hub)
-        core = LoadBalancerCore(self._store, self._hub, self._realizer, realization, stats=stats)
-        publisher = self._stats_publisher = StatsPublisher(stats, self._hub, realization.get)
-        stats.subscribe(publisher.touched)
-        self._store.subscribe(realization.publish)
-        self._store.subscribe(self._feed_realizer)
-        loop = asyncio.get_running_loop()
-
-        def on_realized(outcomes: list[Realized]) -> None:  # on the IDL thread
-            loop.call_soon_threadsafe(realization.apply, outcomes)
-
-        self._realizer.on_realized = on_realized
-        self._realizer.start(lbs)
-        # Answer the first requests knowing the networks, unless the NB is away.
-        if not await asyncio.to_thread(self._realizer.wait_synced, SYNC_WAIT):
-            log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
-        dispatcher = Dispatcher(LoadBalancerApi(core), auth, methods_of(SERVICE))
-        self._health = HealthCoordinator(self._store, stats=stats)
-        self._store.subscribe(self._feed_stats)
-        self._stats_task = asyncio.create_task(self._stats_tick())
-        self._store.subscribe(self._health.on_changes)
-        self._health.start()
+        _refuse_exposure(s, auth, grpc_host, http_host)
+        http_sock = self._lifespan.enter_context(_bind(http_host, http_port))
+        store = self._open_store(s.data_dir)
+        remote, create_networks = await self._northbound(s)
+        lbs = list(store.all())  # decoded once for everyone who starts from it
+        core = await self._start_realization(s, store, lbs, remote, create_networks)
+        coordinator = self._start_health(store)
         self._export_gauges()
-        metrics.register_collector(LoadBalancerMetrics(stats, self._store.get, self._steering))
-        health_dispatcher = Dispatcher(HealthWorkerApi(self._health), auth, methods_of(HEALTH_SERVICE))
-
-        self._grpc = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-                ("grpc.so_reuseport", 0),
-            ]
-        )
-        self._grpc.add_generic_rpc_handlers(
-            (
-                grpc_api.handler(SERVICE.full_name, dispatcher),
-                grpc_api.handler(HEALTH_SERVICE.full_name, health_dispatcher),
-            )
-        )
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self._grpc)
-        reflection.enable_server_reflection(
-            (SERVICE.full_name, HEALTH_SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME),
-            self._grpc,
-        )
-        try:
-            self.grpc_port = self._grpc.add_insecure_port(f"{s.grpc_addr}")
-        except RuntimeError as exc:
-            raise StartupError(f"cannot listen for gRPC on {s.grpc_addr}: {exc}") from exc
-        await self._grpc.start()
-        for name in ("", SERVICE.full_name):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-        config = uvicorn.Config(
-            http_app(dispatcher, s.cors_origins, auth, self._health_report),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=3,
-        )
-        self._http = _HttpServer(config)
-        self.http_port = http_sock.getsockname()[1]
-        self._http_task = asyncio.create_task(self._http.serve(sockets=[http_sock]))
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()
-                raise StartupError("HTTP server stopped during start-up")
-            await asyncio.sleep(0.01)
+        metrics.register_collector(LoadBalancerMetrics(self._stats, store.get, self._steering))
+        # Each role to its job: a worker token opens the worker stream and nothing else.
+        api = Dispatcher(LoadBalancerApi(core), auth, methods_of(SERVICE), TENANT_ROLES)
+        worker_api = Dispatcher(HealthWorkerApi(coordinator), auth, methods_of(HEALTH_SERVICE), WORKER_ROLES)
+        await self._start_grpc(api, worker_api)
+        await self._start_http(api, auth, http_sock)
+        # Open watch streams would otherwise hold both servers to their grace periods.
+        self._lifespan.callback(self._hub.close)
         if s.local_worker:
-            token = None
-            if auth.enabled:  # the local worker gets a token of its own, for this run only
-                token = secrets.token_urlsafe(32)
-                auth.add(token, Principal(project_id=None, role="worker"))
-            self._worker = LocalWorker(self._grpc_target(grpc_host), s.log_format, token, s.ovs_rundir)
-            self._worker.start()
+            self._start_local_worker(auth, grpc_host)
         log.info(
             "serve.ready",
             grpc=self._grpc_target(grpc_host),
@@ -278,6 +192,141 @@ class ControlPlane:
             data_dir=str(s.data_dir),
             auth=auth.enabled,
         )
+
+    async def stop(self) -> None:
+        await self._lifespan.aclose()
+        log.info("serve.stopped")
+
+    # --- the steps of start, in order ------------------------------------------------------
+
+    def _open_store(self, data_dir: Path) -> Store:
+        store = Store(data_dir / "quantix-lb.db")
+        try:
+            store.open()
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(f"cannot open the store in {data_dir}: {exc}") from exc
+        self._lifespan.callback(store.close)
+        return store
+
+    async def _northbound(self, s: Settings) -> tuple[str, bool]:
+        """The NB to realize in, and whether networks are created on first use."""
+        if s.ovn_nb:
+            return s.ovn_nb, False
+        embedded = EmbeddedNb(s.data_dir / "ovn")
+        try:
+            await embedded.start()
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+            raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
+        self._lifespan.push_async_callback(embedded.stop)
+        # The embedded NB is ours alone: networks are created on first use.
+        return embedded.remote, True
+
+    async def _start_realization(
+        self, s: Settings, store: Store, lbs: list[LoadBalancer], remote: str, create_networks: bool
+    ) -> LoadBalancerCore:
+        """The realizer process and what keeps the store, OVN and the statuses in step."""
+        realizer = self._realizer = RealizerProcess(
+            remote,
+            create_networks=create_networks,
+            full_interval=s.reconcile_interval,
+            log_format=s.log_format,
+        )
+        stats = self._stats
+        stats.update(lbs)
+        self._steering = SteeringController(stats, realizer.steer, period=STATS_INTERVAL)
+        self._steering.update(lbs)
+        stats.subscribe(self._steering.on_sample)
+        realization = Realization(store, self._hub)
+        self._lifespan.push_async_callback(realization.drain)  # after the realizer's last outcomes
+        core = LoadBalancerCore(
+            store, self._hub, realizer, realization, stats=stats, local_ok=self.settings.allow_local_addresses
+        )
+        publisher = self._stats_publisher = StatsPublisher(stats, self._hub, realization.get)
+        stats.subscribe(publisher.touched)
+        store.subscribe(realization.publish)
+        store.subscribe(self._feed_realizer)
+        loop = asyncio.get_running_loop()
+
+        def on_realized(outcomes: list[Realized]) -> None:  # on the realizer's thread
+            loop.call_soon_threadsafe(realization.apply, outcomes)
+
+        realizer.on_realized = on_realized
+        realizer.start(lbs)
+        self._lifespan.push_async_callback(asyncio.to_thread, realizer.stop)
+        # Answer the first requests knowing the networks, unless the NB is away.
+        if not await asyncio.to_thread(realizer.wait_synced, SYNC_WAIT):
+            log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
+        return core
+
+    def _start_health(self, store: Store) -> HealthCoordinator:
+        coordinator = self._health = HealthCoordinator(store, stats=self._stats)
+        store.subscribe(self._feed_stats)
+        self._lifespan.push_async_callback(_cancelled, asyncio.create_task(self._stats_tick()))
+        store.subscribe(coordinator.on_changes)
+        coordinator.start()
+        self._lifespan.push_async_callback(coordinator.stop)
+        return coordinator
+
+    async def _start_grpc(self, api: Dispatcher, worker_api: Dispatcher) -> None:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        server.add_generic_rpc_handlers(
+            (grpc_api.handler(SERVICE.full_name, api), grpc_api.handler(HEALTH_SERVICE.full_name, worker_api))
+        )
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE.full_name, HEALTH_SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            server,
+        )
+        try:
+            self.grpc_port = server.add_insecure_port(self.settings.grpc_addr)
+        except RuntimeError as exc:
+            raise StartupError(f"cannot listen for gRPC on {self.settings.grpc_addr}: {exc}") from exc
+        await server.start()
+        self._lifespan.push_async_callback(server.stop, 2)
+        for name in ("", SERVICE.full_name):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _start_http(self, api: Dispatcher, auth: Authenticator, sock: socket.socket) -> None:
+        config = uvicorn.Config(
+            http_app(api, self.settings.cors_origins, auth, self._health_report),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+        )
+        server = _HttpServer(config)
+        self.http_port = sock.getsockname()[1]
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+
+        async def stop() -> None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await task
+
+        self._lifespan.push_async_callback(stop)
+        while not server.started:
+            if task.done():
+                task.result()
+                raise StartupError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    def _start_local_worker(self, auth: Authenticator, grpc_host: str) -> None:
+        s = self.settings
+        token = None
+        if auth.enabled:  # the local worker gets a token of its own, for this run only
+            token = secrets.token_urlsafe(32)
+            auth.add(token, Principal(project_id=None, role="worker"))
+        worker = LocalWorker(self._grpc_target(grpc_host), s.log_format, token, s.ovs_rundir)
+        worker.start()
+        self._lifespan.push_async_callback(worker.stop)
+
+    # --- while it serves ---------------------------------------------------------------------
 
     def _export_gauges(self) -> None:
         """The callback gauges of this control plane, read at every scrape."""
@@ -309,23 +358,6 @@ class ControlPlane:
             host = "::1" if ":" in host else "127.0.0.1"
         return join_addr(host, self.grpc_port)
 
-    async def _start_realizer(self, s: Settings) -> RealizerProcess:
-        remote, create_networks = s.ovn_nb, False
-        if not remote:
-            self._embedded = EmbeddedNb(s.data_dir / "ovn")
-            try:
-                self._embedded.start()
-            except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
-                raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
-            # The embedded NB is ours alone: networks are created on first use.
-            remote, create_networks = self._embedded.remote, True
-        return RealizerProcess(
-            remote,
-            create_networks=create_networks,
-            full_interval=s.reconcile_interval,
-            log_format=s.log_format,
-        )
-
     def _feed_stats(self, changes: list[Change]) -> None:
         assert self._health is not None and self._steering is not None
         deleted = [c.load_balancer.id for c in changes if c.kind is ChangeKind.DELETED]
@@ -350,30 +382,30 @@ class ControlPlane:
         self._realizer.forget(c.load_balancer.id for c in changes if c.kind is ChangeKind.DELETED)
         self._realizer.offer(c.load_balancer for c in changes if c.kind is not ChangeKind.DELETED)
 
-    async def stop(self) -> None:
-        if self._stats_task is not None:
-            self._stats_task.cancel()
-        # Open watch streams would otherwise hold both servers to their grace periods.
-        self._hub.close()
-        if self._http and self._http_task:
-            self._http.should_exit = True
-            with contextlib.suppress(Exception):
-                await self._http_task
-        if self._grpc:
-            await self._grpc.stop(grace=2)
-        if self._worker:
-            await self._worker.stop()
-        if self._health:
-            await self._health.stop()
-        if self._realizer:
-            await asyncio.to_thread(self._realizer.stop)
-        if self._realization:
-            await self._realization.drain()
-        if self._embedded:
-            await self._embedded.stop()
-        if self._store:
-            self._store.close()
-        log.info("serve.stopped")
+
+def _checked(s: Settings) -> Settings:
+    if not 0.1 <= s.reconcile_interval <= 3600:
+        raise StartupError("--reconcile-interval must be between 0.1 and 3600 seconds")
+    # Absolute: the embedded ovsdb-server resolves relative paths against its own rundir.
+    return replace(s, data_dir=s.data_dir.resolve())
+
+
+def _refuse_exposure(s: Settings, auth: Authenticator, *hosts: str) -> None:
+    """Without tokens every caller is an admin: loopback only, unless --insecure."""
+    if auth.enabled:
+        return
+    exposed = [h for h in hosts if not _loopback(h)]
+    if exposed and not s.insecure:
+        raise StartupError(
+            f"refusing to serve {', '.join(exposed)} without --auth-tokens (pass --insecure to allow it)"
+        )
+    log.warning("auth.off", detail="no --auth-tokens: every caller is an admin")
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class LocalWorker:
@@ -386,8 +418,9 @@ class LocalWorker:
         self.control_plane = control_plane
         self.log_format = log_format
         self.token = token
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor = Supervisor(
+            "health.local_worker", self._respawn, fields={"control_plane": control_plane}
+        )
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
@@ -398,29 +431,17 @@ class LocalWorker:
             "--control-plane", self.control_plane, "--node-id", f"{socket.gethostname()}-local",
             *(["--ovs-rundir", self.ovs_rundir] if self.ovs_rundir else []),
         ]  # fmt: skip
-        proc = subprocess.Popen(with_parent_death_signal(argv), env=env, stdin=subprocess.DEVNULL)
-        log.info("health.local_worker_started", pid=proc.pid, control_plane=self.control_plane)
-        return proc
+        return spawn(argv, env=env)
+
+    async def _respawn(self) -> subprocess.Popen[bytes]:
+        return self._spawn()
 
     def start(self) -> None:
-        self._proc = self._spawn()
-        self._task = asyncio.get_running_loop().create_task(self._supervise())
-
-    async def _supervise(self) -> None:
-        backoff = 0.2
-        while True:
-            await asyncio.sleep(0.2)
-            if self._proc is None or self._proc.poll() is None:
-                continue
-            log.warning("health.local_worker_exited", code=self._proc.returncode, restart_in_s=backoff)
-            await asyncio.sleep(backoff)
-            self._proc = self._spawn()  # on the loop's thread: see with_parent_death_signal
-            backoff = min(backoff * 2, 10.0)
+        """On the event loop's thread (see proc.spawn)."""
+        self._supervisor.supervise(self._spawn())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await terminate(self._proc)
+        await self._supervisor.stop()
 
 
 def _bind(host: str, port: int) -> socket.socket:

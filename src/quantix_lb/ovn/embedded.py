@@ -2,7 +2,8 @@
 
 Used when `serve` gets no --ovn-nb, so a fresh machine needs no OVN set-up.
 The server runs as our child (it gets SIGTERM if we die, even by kill -9),
-listens on a unix socket under the data dir, and is restarted if it exits.
+listens on a unix socket under the data dir, and is restarted if it exits
+(supervisor.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import structlog
 
-from quantix_lb.proc import terminate, with_parent_death_signal
+from quantix_lb.proc import spawn
+from quantix_lb.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +29,7 @@ SCHEMA_CANDIDATES = (
     "/usr/share/ovn/ovn-nb.ovsschema",
     "/usr/local/share/ovn/ovn-nb.ovsschema",
 )
+LISTEN_WAIT = 10.0  # seconds a new ovsdb-server has to open its socket
 
 
 def _tool(name: str) -> str:
@@ -49,9 +52,7 @@ def _schema() -> str:
 class EmbeddedNb:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._supervisor = Supervisor("ovn.embedded_nb", self._spawn, fields={"remote": self.remote})
 
     @property
     def socket_path(self) -> Path:
@@ -91,7 +92,8 @@ class EmbeddedNb:
             while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    async def _spawn(self) -> subprocess.Popen[bytes]:
+        """An ovsdb-server, returned once it listens (on the loop's thread)."""
         d = self.directory
         argv = [
             _tool("ovsdb-server"), str(d / "nb.db"),
@@ -99,11 +101,18 @@ class EmbeddedNb:
             f"--pidfile={d / 'ovsdb-server.pid'}", f"--log-file={d / 'ovsdb-server.log'}",
             "--no-chdir",
         ]  # fmt: skip
-        self._proc = subprocess.Popen(
-            with_parent_death_signal(argv),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        return self._proc
+        proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + LISTEN_WAIT
+            while not self._listening(proc):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
+                await asyncio.sleep(0.01)
+        except BaseException:  # cancelled included: no server is left behind
+            proc.kill()
+            proc.wait()
+            raise
+        return proc
 
     def _listening(self, proc: subprocess.Popen[bytes]) -> bool:
         if proc.poll() is not None:
@@ -117,42 +126,10 @@ class EmbeddedNb:
         except OSError:
             return False
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Prepares the database and starts the server; restarted if it exits."""
         self._prepare()
-        proc = self._spawn()
-        deadline = time.monotonic() + 10
-        while not self._listening(proc):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
-            time.sleep(0.01)
-        log.info("ovn.embedded_nb_started", remote=self.remote, pid=self._proc and self._proc.pid)
-        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
-
-    async def _supervise(self) -> None:
-        backoff = 0.2
-        while not self._stopping:
-            await asyncio.sleep(0.2)
-            if self._proc is None or self._proc.poll() is None:
-                continue
-            log.error("ovn.embedded_nb_exited", code=self._proc.returncode, restart_in_s=backoff)
-            await asyncio.sleep(backoff)
-            if self._stopping:
-                return
-            try:
-                proc = self._spawn()  # on the loop's thread: see proc.with_parent_death_signal
-                deadline = time.monotonic() + 10
-                while not self._listening(proc):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"ovsdb-server did not listen on {self.socket_path}")
-                    await asyncio.sleep(0.01)
-                log.info("ovn.embedded_nb_restarted", pid=proc.pid)
-                backoff = 0.2
-            except (RuntimeError, OSError) as exc:
-                log.error("ovn.embedded_nb_restart_failed", error=str(exc))
-                backoff = min(backoff * 2, 10.0)
+        self._supervisor.supervise(await self._spawn())
 
     async def stop(self) -> None:
-        self._stopping = True
-        if self._supervisor:
-            self._supervisor.cancel()
-        await terminate(self._proc)
+        await self._supervisor.stop()

@@ -7,8 +7,9 @@ interface (contract.Realizer): desired load balancers and steering go to the
 child over a pipe, outcomes, topology snapshots and status come back, as the
 typed messages of contract.py.
 
-If the child dies it is started again and given the whole desired state
-(what was offered); the new child reconciles the NB against it like a restart does.
+If the child dies the supervisor (supervisor.py) starts another, which is
+given the whole desired state (what was offered) before anything else; it
+reconciles the NB against it like a restart does.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 import structlog
@@ -46,12 +47,19 @@ from quantix_lb.ovn.contract import (
     TopologyChanged,
 )
 from quantix_lb.ovn.nb import NbRealizer
-from quantix_lb.proc import with_parent_death_signal
+from quantix_lb.proc import spawn
+from quantix_lb.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
 
-RESTART_DELAY = 0.5
 STATUS_EVERY = 1.0  # seconds between the child's status messages
+_NEW_CHILD = object()  # in the outbox: a new child waits for its Init
+
+
+@dataclass(frozen=True)
+class _Child:
+    proc: subprocess.Popen[bytes]
+    conn: Connection  # our end of its pipe
 
 
 class RealizerProcess:
@@ -71,15 +79,15 @@ class RealizerProcess:
         self.topology = Topology()
         self.last_full_pass: FullPass | None = None
         self._child_pending = 0
-        self._outbox: queue.SimpleQueue[Offer | Forget | Steer | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Offer | Forget | Steer | object | None] = queue.SimpleQueue()
         self._offered: dict[str, model.LoadBalancer] = {}  # what each outcome refers to
         self._steering: dict[str, Steering] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._synced = threading.Event()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._conn: Connection | None = None
+        self._child: _Child | None = None  # the current one; the pipe threads follow it
         self._threads: list[threading.Thread] = []
+        self._supervisor = Supervisor("ovn.realizer", self._respawn)
 
     # --- contract.Realizer ---------------------------------------------------------------
 
@@ -120,113 +128,105 @@ class RealizerProcess:
     # --- lifespan -----------------------------------------------------------------------------
 
     def start(self, lbs: Iterable[model.LoadBalancer]) -> None:
-        """Starts the child with the whole desired state."""
+        """Starts the child with the whole desired state (on the event loop's thread)."""
         with self._lock:
             self._offered = {lb.id: lb for lb in lbs}
-        self._spawn()
+        first = self._spawn()
         for target, name in ((self._send_loop, "realizer-send"), (self._recv_loop, "realizer-recv")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._supervisor.supervise(first)
 
     def stop(self) -> None:
+        self._supervisor.retire()  # the child's exit from here on is ours: no restart
         self._outbox.put(None)  # the sender flushes what is queued, then ends
         if self._threads:
             self._threads[0].join(5)
         self._stopping.set()
-        proc, conn = self._proc, self._conn
-        if conn is not None:
+        child = self._child
+        if child is not None:
             with contextlib.suppress(OSError):
-                conn.send(Stop())
-        if proc is not None:
+                child.conn.send(Stop())
             try:
-                proc.wait(10)
+                child.proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if conn is not None:
-            conn.close()
+                child.proc.kill()
+                child.proc.wait()
+            child.conn.close()
         for thread in self._threads:
             thread.join(5)
 
-    def _spawn(self) -> None:
-        """A child, given the desired state first: it realizes nothing before it
-        knows all of it (else its first full pass would delete the rest)."""
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        """A child and its end of the pipe (on the event loop's thread: see
+        proc.spawn). The sender gives it the desired state before anything else:
+        it realizes nothing before it knows all of it (else its first full pass
+        would delete the rest)."""
         mine, theirs = socket.socketpair()
         argv = [
             sys.executable, "-m", "quantix_lb.ovn.remote", "--fd", str(theirs.fileno()),
             "--remote", self.remote, "--full-interval", str(self.full_interval),
             "--log-format", self.log_format, *(["--create-networks"] if self.create_networks else []),
         ]  # fmt: skip
-        self._proc = subprocess.Popen(
-            with_parent_death_signal(argv), pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
-        )
-        theirs.close()
-        conn = Connection(mine.detach())
-        with self._lock:
-            init = Init(list(self._offered.values()), dict(self._steering))
-        conn.send(init)
-        self._conn = conn
-        log.info("ovn.realizer_started", pid=self._proc.pid)
+        try:
+            proc = spawn(argv, pass_fds=[theirs.fileno()])
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self._child = _Child(proc, Connection(mine.detach()))
+        self._outbox.put(_NEW_CHILD)  # wakes the sender for the Init
+        return proc
 
-    def _restart(self) -> None:
-        """The child died: a new one, given everything desired again (from
-        what was offered: the store is not read on this thread)."""
-        delay = RESTART_DELAY
-        while not self._stopping.is_set():
-            try:
-                if self._conn is not None:
-                    self._conn.close()
-                if self._proc is not None and self._proc.poll() is None:
-                    self._proc.kill()
-                if self._proc is not None:
-                    self._proc.wait()
-                if self._stopping.wait(delay):
-                    return
-                self._spawn()
-                return
-            except Exception:  # realization must not end for good: try again, slower
-                log.exception("ovn.realizer_restart_failed", retry_s=delay)
-                delay = min(delay * 2, 10.0)
+    async def _respawn(self) -> subprocess.Popen[bytes]:
+        """After the child died: a new one, given everything desired again (from
+        what was offered: the store is not read off the event loop)."""
+        return self._spawn()
+
+    def _init(self) -> Init:
+        with self._lock:
+            return Init(list(self._offered.values()), dict(self._steering))
 
     def _send_loop(self) -> None:
+        initialized: Connection | None = None  # the connection that had its Init
         while True:
             item = self._outbox.get()
             if item is None:
                 return
             # What queued up meanwhile goes in one message.
-            batch = [item]
+            batch = [] if item is _NEW_CHILD else [item]
             while not self._outbox.empty() and len(batch) < 1000:
                 nxt = self._outbox.get()
                 if nxt is None:
                     self._outbox.put(None)
                     break
-                batch.append(nxt)
+                if nxt is not _NEW_CHILD:
+                    batch.append(nxt)
             # A batch is never dropped: if the child is gone, it goes to the next one
-            # (after that one's snapshot, which it may repeat: offers are idempotent).
+            # (after that one's Init, which it may repeat: offers are idempotent).
             while not self._stopping.is_set():
-                conn = self._conn
+                child = self._child
                 try:
-                    if conn is not None:
-                        conn.send(Batch(batch))
+                    if child is not None:
+                        if child.conn is not initialized:
+                            child.conn.send(self._init())
+                            initialized = child.conn
+                        if batch:
+                            child.conn.send(Batch(batch))
                         break
                 except OSError:
                     pass
-                while self._conn is conn and not self._stopping.wait(0.05):
-                    pass
+                self._wait_for_another(child)
 
     def _recv_loop(self) -> None:
         while not self._stopping.is_set():
-            conn = self._conn
+            child = self._child
+            assert child is not None  # start() spawned the first
             try:
-                assert conn is not None
-                message = conn.recv()
+                message = child.conn.recv()
             except (EOFError, OSError):
-                if self._stopping.is_set():
-                    return
-                code = self._proc.poll() if self._proc else None
-                log.error("ovn.realizer_died", code=code, restart_in_s=RESTART_DELAY)
-                self._restart()
+                self._child_gone(child)
                 continue
             match message:
                 case Outcomes(realized, transactions):
@@ -242,6 +242,20 @@ class RealizerProcess:
                     if full_pass is not None:
                         self.last_full_pass = full_pass
                     self._observe(transactions)
+
+    def _child_gone(self, child: _Child) -> None:
+        """Its pipe broke: that child is of no use any more. The supervisor logs
+        its exit and starts the next one; this thread waits for that one's pipe."""
+        if self._stopping.is_set():
+            return
+        if child.proc.poll() is None:
+            child.proc.kill()  # alive but deaf
+        child.conn.close()
+        self._wait_for_another(child)
+
+    def _wait_for_another(self, child: _Child | None) -> None:
+        while self._child is child and not self._stopping.wait(0.05):
+            pass
 
     @staticmethod
     def _observe(transactions: list[NbTransaction]) -> None:

@@ -12,8 +12,8 @@ ovs-vswitchd and ovn-controller run inside a namespace of their own
 when two stacks run at once.  The host-side veth ends live there too, so a
 stack leaves no network footprint outside its own namespaces.
 
-Run ``python tests/ovn_testbed.py`` (as root) for a demo topology: a switch,
-a router, a client and HTTP backends, kept up until Enter or Ctrl-C.
+``scripts/sandbox`` (as root) runs a demo topology on it: a switch, a router,
+a client and HTTP backends, with quantix-lb in front of them.
 """
 
 from __future__ import annotations
