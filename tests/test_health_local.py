@@ -92,7 +92,7 @@ def worker_pids(server: Server) -> list[int]:
 
 def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backends: list[Backend]) -> None:  # type: ignore[no-untyped-def]
     # Members are loopback servers only: the local worker probes them for real.
-    server = make_server(local_worker=True)
+    server = make_server("--allow-local-addresses", local_worker=True)
     with httpx.Client(base_url=server.http_url, timeout=10) as http:
         monitor = {"type": "HTTP", "delay_ms": 200, "timeout_ms": 100, "max_retries": 2,
                    "healthy_threshold": 2, "url_path": "/health"}  # fmt: skip
@@ -152,7 +152,7 @@ def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backe
 def test_worker_reconnects_after_a_control_plane_restart_without_flapping(
     make_server, backends: list[Backend]
 ) -> None:  # type: ignore[no-untyped-def]
-    server = make_server("--no-local-worker")
+    server = make_server("--no-local-worker", "--allow-local-addresses")
     worker = subprocess.Popen(
         [sys.executable, "-m", "quantix_lb", "--log-format", "json", "health-worker",
          "--control-plane", server.grpc_addr, "--node-id", "ext"],

@@ -99,6 +99,7 @@ K_SP0 = "listeners.0.default_pool"
 
 
 CONTROL = "must not contain control characters (such as NUL or line breaks)"
+LOCAL = "{address!r} is a loopback or link-local address (serve --allow-local-addresses allows them)"
 
 
 def invalid(*violations: tuple[str, str]) -> Failure:
@@ -1354,6 +1355,42 @@ CASES = [
         "CreateLoadBalancer",
         create({"spec.vip_address": "fe80::1%eth0"}),
         invalid(("spec.vip_address", "'fe80::1%eth0': an address with a zone (scope id) cannot be used")),
+    ),
+    # --- loopback and link-local: the node itself or its link, never a tenant's backend ---
+    *(
+        Case(
+            f"local-member-{address}",
+            "CreateLoadBalancer",
+            create({f"{K_M0}.address": address, "spec.vip_address": vip}),
+            invalid(("spec.pools[0].members[0].address", LOCAL.format(address=address)), *also),
+        )
+        for address, vip, also in (
+            ("127.0.0.1", "10.1.0.1", ()),
+            ("127.8.9.10", "10.1.0.1", ()),
+            ("169.254.169.254", "10.1.0.1", ()),
+            ("::1", "fd00::1", (("spec.pools[0].members[1].address", "is IPv4 but the VIP is IPv6"),)),
+            ("fe80::5", "fd00::1", (("spec.pools[0].members[1].address", "is IPv4 but the VIP is IPv6"),)),
+        )
+    ),
+    *(
+        Case(
+            f"local-vip-{address}",
+            "CreateLoadBalancer",
+            create({"spec.vip_address": address}),
+            invalid(("spec.vip_address", LOCAL.format(address=address))),
+        )
+        for address in ("127.0.0.1", "169.254.1.1")
+    ),
+    Case(
+        "add-member-metadata-address",
+        "AddPoolMember",
+        add_member({"address": "169.254.169.254", "port": 80}),
+        invalid(
+            (
+                "member.address",
+                LOCAL.format(address="169.254.169.254"),
+            )
+        ),
     ),
     Case(
         "vip-broadcast",

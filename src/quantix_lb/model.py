@@ -287,8 +287,10 @@ def check_port(p: Problems, path: str, port: int) -> None:
         p.add(path, "must be a port from 1 to 65535")
 
 
-def check_ip(p: Problems, path: str, address: str) -> int | None:
-    """Returns the IP version, or None after recording why the address is bad."""
+def check_ip(p: Problems, path: str, address: str, *, local_ok: bool = False) -> int | None:
+    """Returns the IP version, or None after recording why the address is bad.
+    Loopback and link-local addresses name the node itself or its link, never a
+    tenant's backend: refused unless the operator allows them (`local_ok`)."""
     if not address:
         p.add(path, "is required")
         return None
@@ -302,6 +304,12 @@ def check_ip(p: Problems, path: str, address: str) -> int | None:
         return None
     if ip.is_multicast or ip.is_unspecified or ip == _BROADCAST:
         p.add(path, f"{address!r} cannot be used as a unicast address")
+        return None
+    if not local_ok and (ip.is_loopback or ip.is_link_local):
+        p.add(
+            path,
+            f"{address!r} is a loopback or link-local address (serve --allow-local-addresses allows them)",
+        )
         return None
     return ip.version
 
@@ -348,8 +356,10 @@ def check_monitor(p: Problems, path: str, hm: HealthMonitor) -> None:
                 p.add(field_path(path, name), f"applies only to HTTP and HTTPS monitors, not {hm.type}")
 
 
-def check_member(p: Problems, path: str, m: Member, vip_version: int | None) -> None:
-    version = check_ip(p, field_path(path, "address"), m.address)
+def check_member(
+    p: Problems, path: str, m: Member, vip_version: int | None, *, local_ok: bool = False
+) -> None:
+    version = check_ip(p, field_path(path, "address"), m.address, local_ok=local_ok)
     if version and vip_version and version != vip_version:
         p.add(field_path(path, "address"), f"is IPv{version} but the VIP is IPv{vip_version}")
     check_port(p, field_path(path, "port"), m.port)
@@ -359,14 +369,16 @@ def check_member(p: Problems, path: str, m: Member, vip_version: int | None) -> 
         p.add(field_path(path, "weight"), f"must be from 0 to {MAX_WEIGHT}")
 
 
-def check_pool(p: Problems, path: str, pool: Pool, vip_version: int | None) -> None:
+def check_pool(
+    p: Problems, path: str, pool: Pool, vip_version: int | None, *, local_ok: bool = False
+) -> None:
     check_name(p, field_path(path, "name"), pool.name)
     if len(pool.members) > MAX_MEMBERS:
         p.add(field_path(path, "members"), f"at most {MAX_MEMBERS} members per pool")
     seen: dict[tuple[str, int], int] = {}
     for i, m in enumerate(pool.members):
         mpath = f"{field_path(path, 'members')}[{i}]"
-        check_member(p, mpath, m, vip_version)
+        check_member(p, mpath, m, vip_version, local_ok=local_ok)
         key = (m.address, m.port)
         if key in seen:
             p.add(mpath, f"{m.address} port {m.port} is already member [{seen[key]}] of this pool")
@@ -453,7 +465,9 @@ def check_labels(p: Problems, path: str, labels: tuple[tuple[str, str], ...]) ->
         check_name(p, f"{path}[{key!r}]", value, MAX_LABEL)
 
 
-def check_load_balancer(p: Problems, lb: LoadBalancer, where: Mapping[str, str]) -> None:
+def check_load_balancer(
+    p: Problems, lb: LoadBalancer, where: Mapping[str, str], *, local_ok: bool = False
+) -> None:
     """A whole new load balancer; `where` maps each part's id, and
     "network_id" / "vip_address", to the path the request gave it at."""
     if not lb.project_id:
@@ -467,9 +481,9 @@ def check_load_balancer(p: Problems, lb: LoadBalancer, where: Mapping[str, str])
     check_name(p, "description", lb.description, MAX_DESCRIPTION, text=True)
     check_name(p, "spec.subnet_id", lb.subnet_id)
     check_labels(p, "labels", lb.labels)
-    version = check_ip(p, where.get("vip_address", "spec.vip_address"), lb.vip_address)
+    version = check_ip(p, where.get("vip_address", "spec.vip_address"), lb.vip_address, local_ok=local_ok)
     for pool in lb.pools:
-        check_pool(p, where[pool.id], pool, version)
+        check_pool(p, where[pool.id], pool, version, local_ok=local_ok)
     for li in lb.listeners:
         check_listener(p, where[li.id], li)
     check_structure(p, lb, where)

@@ -114,7 +114,13 @@ def find_network(
 
 
 def new_load_balancer(
-    draft: Draft, project_id: str, topology: Topology, now: float, *, create_networks: bool
+    draft: Draft,
+    project_id: str,
+    topology: Topology,
+    now: float,
+    *,
+    create_networks: bool,
+    local_ok: bool = False,
 ) -> NewLoadBalancer:
     """The load balancer a create request makes in `project_id`, every bad field told at once."""
     where = draft.where
@@ -173,7 +179,7 @@ def new_load_balancer(
     )
     if len(p.violations) > unresolved:  # a pool unresolved: the structure checks would repeat it
         p.raise_if_any()
-    model.check_load_balancer(p, lb, where)
+    model.check_load_balancer(p, lb, where, local_ok=local_ok)
     p.raise_if_any()
     if unknown is not None:
         raise unknown
@@ -273,7 +279,11 @@ def resolve_pool(
 
 
 def add_listener(
-    lb: model.LoadBalancer, listener: model.Listener, inline: model.Pool | None = None
+    lb: model.LoadBalancer,
+    listener: model.Listener,
+    inline: model.Pool | None = None,
+    *,
+    local_ok: bool = False,
 ) -> model.LoadBalancer:
     """AddListener, with the pool given inline (`inline`) or named by default_pool_id."""
     where = {listener.id: "listener", "listeners": "listener", "pools": "listener.default_pool"}
@@ -283,7 +293,7 @@ def add_listener(
     model.check_listener(p, "listener", listener)
     pools = lb.pools
     if inline is not None:
-        model.check_pool(p, "listener.default_pool", inline, model.vip_version(lb))
+        model.check_pool(p, "listener.default_pool", inline, model.vip_version(lb), local_ok=local_ok)
         pools = (*pools, inline)
     pool_id = resolve_pool(p, pools, listener.default_pool_id, "listener.default_pool_id")
     p.raise_if_any()
@@ -331,9 +341,9 @@ def remove_listener(lb: model.LoadBalancer, listener_id: str) -> model.LoadBalan
 # --- pools ---------------------------------------------------------------------------
 
 
-def add_pool(lb: model.LoadBalancer, pool: model.Pool) -> model.LoadBalancer:
+def add_pool(lb: model.LoadBalancer, pool: model.Pool, *, local_ok: bool = False) -> model.LoadBalancer:
     p = Problems()
-    model.check_pool(p, "pool", pool, model.vip_version(lb))
+    model.check_pool(p, "pool", pool, model.vip_version(lb), local_ok=local_ok)
     new = replace(lb, pools=(*lb.pools, pool))
     model.check_structure(p, new, {pool.id: "pool", "pools": "pool"})
     p.raise_if_any()
@@ -382,10 +392,12 @@ def remove_pool(lb: model.LoadBalancer, pool_id: str) -> model.LoadBalancer:
 # --- members -------------------------------------------------------------------------
 
 
-def add_member(lb: model.LoadBalancer, pool_id: str, member: model.Member) -> model.LoadBalancer:
+def add_member(
+    lb: model.LoadBalancer, pool_id: str, member: model.Member, *, local_ok: bool = False
+) -> model.LoadBalancer:
     pool = lb.pool(pool_id)
     p = Problems()
-    model.check_member(p, "member", member, model.vip_version(lb))
+    model.check_member(p, "member", member, model.vip_version(lb), local_ok=local_ok)
     if len(pool.members) >= model.MAX_MEMBERS:
         p.add("member", f"at most {model.MAX_MEMBERS} members per pool")
     p.raise_if_any()

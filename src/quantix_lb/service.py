@@ -75,7 +75,10 @@ class LoadBalancerCore:
         *,
         clock: Callable[[], float] = time.time,
         stats: StatsAggregator | None = None,
+        local_ok: bool = False,
     ) -> None:
+        # Loopback and link-local VIPs and members: a development choice of the operator.
+        self.local_ok = local_ok
         self._store = store
         self._watchers = watchers
         self._realizer = realizer  # for the networks OVN knows
@@ -170,6 +173,7 @@ class LoadBalancerCore:
             self._realizer.topology,
             self._clock(),
             create_networks=self._realizer.create_networks,
+            local_ok=self.local_ok,
         )
 
         def write(tx: Tx) -> model.LoadBalancer:
@@ -255,7 +259,9 @@ class LoadBalancerCore:
     async def add_listener(
         self, lb_id: str, listener: model.Listener, inline: model.Pool | None, who: Principal
     ) -> model.LoadBalancer:
-        return await self._change(lb_id, who, lambda lb: rules.add_listener(lb, listener, inline))
+        return await self._change(
+            lb_id, who, lambda lb: rules.add_listener(lb, listener, inline, local_ok=self.local_ok)
+        )
 
     async def update_listener(
         self,
@@ -278,7 +284,7 @@ class LoadBalancerCore:
         return await self._change(lb_id, who, lambda lb: rules.remove_listener(lb, listener_id))
 
     async def add_pool(self, lb_id: str, pool: model.Pool, who: Principal) -> model.LoadBalancer:
-        return await self._change(lb_id, who, lambda lb: rules.add_pool(lb, pool))
+        return await self._change(lb_id, who, lambda lb: rules.add_pool(lb, pool, local_ok=self.local_ok))
 
     async def update_pool(
         self, lb_id: str, pool_id: str, change: PoolChange, who: Principal
@@ -292,7 +298,9 @@ class LoadBalancerCore:
     async def add_member(
         self, lb_id: str, pool_id: str, member: model.Member, who: Principal
     ) -> model.LoadBalancer:
-        return await self._change(lb_id, who, lambda lb: rules.add_member(lb, pool_id, member))
+        return await self._change(
+            lb_id, who, lambda lb: rules.add_member(lb, pool_id, member, local_ok=self.local_ok)
+        )
 
     async def update_member(
         self, lb_id: str, pool_id: str, member_id: str, change: MemberChange, who: Principal
