@@ -478,10 +478,13 @@ def test_non_loopback_with_insecure_starts_and_warns(make_server: Callable[..., 
     assert any('"auth.off"' in line for line in srv.log_lines)
 
 
-def test_non_loopback_with_tokens_starts(make_server: Callable[..., Server], tmp_path: Path):
+def test_non_loopback_with_tokens_starts_when_clear_text_is_allowed(
+    make_server: Callable[..., Server], tmp_path: Path
+):
+    """Tokens off loopback need TLS (tests/test_tls.py) or, knowingly, --insecure."""
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
-    srv = make_server("--http-addr", "0.0.0.0:0", "--auth-tokens", str(tokens))
+    srv = make_server("--http-addr", "0.0.0.0:0", "--auth-tokens", str(tokens), "--insecure")
     port = srv.http_url.rpartition(":")[2]
     resp = httpx.get(f"http://127.0.0.1:{port}{LB}", headers={"authorization": "Bearer tok-a"}, timeout=10)
     assert resp.status_code == 200

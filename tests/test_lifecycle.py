@@ -178,3 +178,21 @@ def test_a_killed_embedded_northbound_is_restarted_and_writes_go_on(tmp_path: Pa
             )
     finally:
         assert srv.stop() == 0
+
+
+def test_healthz_and_readyz(srv: Server) -> None:
+    alive = httpx.get(f"{srv.http_url}/healthz")
+    assert (alive.status_code, alive.json()["status"]) == (200, "SERVING")
+    ready = httpx.get(f"{srv.http_url}/readyz")
+    assert ready.status_code == 200, ready.text
+    # Started without its local worker, serve needs no worker session to be ready.
+    assert ready.json() == {"ready": True, "store": "open", "ovn_northbound": "read", "health_workers": 0}
+
+
+def test_readyz_waits_for_the_northbound(make_server) -> None:  # type: ignore[no-untyped-def]
+    """An external NB that does not answer: alive, not ready (503, saying why)."""
+    srv = make_server("--ovn-nb", "tcp:127.0.0.1:1")
+    assert httpx.get(f"{srv.http_url}/healthz").status_code == 200
+    not_ready = httpx.get(f"{srv.http_url}/readyz")
+    assert not_ready.status_code == 503, not_ready.text
+    assert not_ready.json()["ovn_northbound"] == "not read"

@@ -8,6 +8,8 @@ import contextlib
 import sys
 from pathlib import Path
 
+import grpc
+
 from quantix_lb import logs
 
 
@@ -54,6 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-local-worker", action="store_true", help="do not start the local health worker")
     serve.add_argument(
+        "--tls-cert", type=Path, default=None, help="PEM certificate (chain) for gRPC and HTTP"
+    )
+    serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
+    serve.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=None,
+        help="PEM CA bundle: gRPC clients (health workers) must present a certificate it signed",
+    )
+    serve.add_argument(
         "--allow-local-addresses",
         action="store_true",
         help="allow loopback and link-local VIPs and members (development, with backends on this host)",
@@ -77,7 +89,32 @@ def _parser() -> argparse.ArgumentParser:
         " (default $OVS_RUNDIR, else /var/run/openvswitch)",
     )
     worker.add_argument("--no-stats", action="store_true", help="do not report data-path statistics")
+    worker.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=None,
+        help="PEM CA bundle that signed the control plane's certificate (TLS)",
+    )
+    worker.add_argument("--tls-cert", type=Path, default=None, help="PEM client certificate (with --tls-ca)")
+    worker.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
     return parser
+
+
+def _channel_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    if args.tls_ca is None:
+        if args.tls_cert or args.tls_key:
+            raise SystemExit("quantix-lb: --tls-cert and --tls-key go with --tls-ca")
+        return None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("quantix-lb: give --tls-cert and --tls-key together")
+    try:
+        return grpc.ssl_channel_credentials(
+            root_certificates=args.tls_ca.read_bytes(),
+            private_key=args.tls_key.read_bytes() if args.tls_key else None,
+            certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None,
+        )
+    except OSError as exc:
+        raise SystemExit(f"quantix-lb: cannot read TLS files: {exc}") from None
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -94,7 +131,12 @@ def _run_worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         stats = None if args.no_stats else StatsCollector(args.ovs_rundir)
         worker = HealthWorker(
-            args.control_plane, args.node_id, read_token(args.token_file), args.capacity, stats=stats
+            args.control_plane,
+            args.node_id,
+            read_token(args.token_file),
+            args.capacity,
+            stats=stats,
+            tls=_channel_credentials(args),
         )
         await worker.run(stop)
 
@@ -124,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             reconcile_interval=args.reconcile_interval,
             ovs_rundir=args.ovs_rundir,
             allow_local_addresses=args.allow_local_addresses,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_ca=args.tls_ca,
             log_format=args.log_format,
         )
         try:

@@ -74,6 +74,13 @@ class Settings:
     ovs_rundir: str | None = None  # for the local worker's statistics (else it inherits $OVS_RUNDIR)
     log_format: str = "console"
     allow_local_addresses: bool = False  # loopback / link-local VIPs and members (development)
+    tls_cert: Path | None = None  # PEM chain for the gRPC and HTTP listeners
+    tls_key: Path | None = None
+    tls_ca: Path | None = None  # gRPC clients must present a certificate this CA signed
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 class StartupError(Exception):
@@ -106,6 +113,7 @@ def http_app(
     cors_origins: tuple[str, ...],
     auth: Authenticator,
     health: Callable[[], dict[str, Any]] = dict,
+    readiness: Callable[[], tuple[bool, dict[str, Any]]] = lambda: (True, {}),
 ) -> Starlette:
     connect_app = connect.app(dispatcher, MAX_REQUEST_BYTES)
     return Starlette(
@@ -113,6 +121,7 @@ def http_app(
             *rest.routes(dispatcher, MAX_REQUEST_BYTES),
             rest.metrics_route(auth),
             rest.healthz_route(health),
+            rest.readyz_route(readiness),
             Mount(connect_app.path, app=connect_app),
         ],
         middleware=[
@@ -161,6 +170,7 @@ class ControlPlane:
         self._steering: SteeringController | None = None
         self._stats_publisher: StatsPublisher | None = None
         self._health: HealthCoordinator | None = None
+        self._store: Store | None = None
 
     async def start(self) -> None:
         s = self.settings = _checked(self.settings)
@@ -168,6 +178,7 @@ class ControlPlane:
         grpc_host = "localhost" if s.grpc_addr.startswith("unix:") else split_addr(s.grpc_addr)[0]
         http_host, http_port = split_addr(s.http_addr)
         _refuse_exposure(s, auth, grpc_host, http_host)
+        _refuse_clear_text(s, auth, grpc_host, http_host)
         http_sock = self._lifespan.enter_context(_bind(http_host, http_port))
         store = self._open_store(s.data_dir)
         remote, create_networks = await self._northbound(s)
@@ -191,6 +202,7 @@ class ControlPlane:
             http=join_addr(http_host, self.http_port),
             data_dir=str(s.data_dir),
             auth=auth.enabled,
+            tls=s.tls,
         )
 
     async def stop(self) -> None:
@@ -206,6 +218,7 @@ class ControlPlane:
         except (OSError, sqlite3.Error) as exc:
             raise StartupError(f"cannot open the store in {data_dir}: {exc}") from exc
         self._lifespan.callback(store.close)
+        self._store = store
         return store
 
     async def _northbound(self, s: Settings) -> tuple[str, bool]:
@@ -283,18 +296,29 @@ class ControlPlane:
             (SERVICE.full_name, HEALTH_SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME),
             server,
         )
+        s = self.settings
         try:
-            self.grpc_port = server.add_insecure_port(self.settings.grpc_addr)
+            if s.tls:
+                self.grpc_port = server.add_secure_port(s.grpc_addr, _server_credentials(s))
+                # The local worker's way in: a unix socket only this user can open.
+                server.add_insecure_port(self._local_worker_socket())
+            else:
+                self.grpc_port = server.add_insecure_port(s.grpc_addr)
         except RuntimeError as exc:
-            raise StartupError(f"cannot listen for gRPC on {self.settings.grpc_addr}: {exc}") from exc
+            raise StartupError(f"cannot listen for gRPC on {s.grpc_addr}: {exc}") from exc
         await server.start()
         self._lifespan.push_async_callback(server.stop, 2)
+        if s.tls:
+            os.chmod(self._local_worker_socket().removeprefix("unix:"), 0o600)
         for name in ("", SERVICE.full_name):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def _start_http(self, api: Dispatcher, auth: Authenticator, sock: socket.socket) -> None:
+        s = self.settings
         config = uvicorn.Config(
-            http_app(api, self.settings.cors_origins, auth, self._health_report),
+            http_app(api, s.cors_origins, auth, self._health_report, self._readiness),
+            ssl_certfile=str(s.tls_cert) if s.tls_cert else None,
+            ssl_keyfile=str(s.tls_key) if s.tls_key else None,
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -322,7 +346,8 @@ class ControlPlane:
         if auth.enabled:  # the local worker gets a token of its own, for this run only
             token = secrets.token_urlsafe(32)
             auth.add(token, Principal(project_id=None, role="worker"))
-        worker = LocalWorker(self._grpc_target(grpc_host), s.log_format, token, s.ovs_rundir)
+        target = self._local_worker_socket() if s.tls else self._grpc_target(grpc_host)
+        worker = LocalWorker(target, s.log_format, token, s.ovs_rundir)
         worker.start()
         self._lifespan.push_async_callback(worker.stop)
 
@@ -346,9 +371,23 @@ class ControlPlane:
         metrics.set_source(metrics.FULL_PASS_AGE, full_pass_age)
         metrics.set_source(metrics.PENDING, realizer.pending)
 
+    def _readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Store open, Northbound read once and connected, and (when serve runs its own)
+        a health worker's session open."""
+        store = self._store is not None and self._store.is_open
+        nb = self._realizer is not None and self._realizer.topology.synced
+        workers = self._health.workers() if self._health is not None else 0
+        workers_ok = workers > 0 or not self.settings.local_worker
+        parts = {"store": "open" if store else "closed", "ovn_northbound": "read" if nb else "not read",
+                 "health_workers": workers}  # fmt: skip
+        return store and nb and workers_ok, parts
+
     def _health_report(self) -> dict[str, Any]:
         synced = self._realizer is not None and self._realizer.topology.synced
         return {"ovn_northbound": "connected" if synced else "connecting"}
+
+    def _local_worker_socket(self) -> str:
+        return f"unix:{self.settings.data_dir / 'grpc-local.sock'}"
 
     def _grpc_target(self, host: str) -> str:
         """Where a client on this machine dials the gRPC listener."""
@@ -386,8 +425,34 @@ class ControlPlane:
 def _checked(s: Settings) -> Settings:
     if not 0.1 <= s.reconcile_interval <= 3600:
         raise StartupError("--reconcile-interval must be between 0.1 and 3600 seconds")
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise StartupError("give --tls-cert and --tls-key together")
+    if s.tls_ca is not None and s.tls_cert is None:
+        raise StartupError("--tls-ca goes with --tls-cert and --tls-key")
     # Absolute: the embedded ovsdb-server resolves relative paths against its own rundir.
     return replace(s, data_dir=s.data_dir.resolve())
+
+
+def _server_credentials(s: Settings) -> grpc.ServerCredentials:
+    assert s.tls_cert is not None and s.tls_key is not None
+    try:
+        chain, key = s.tls_cert.read_bytes(), s.tls_key.read_bytes()
+        ca = s.tls_ca.read_bytes() if s.tls_ca else None
+    except OSError as exc:
+        raise StartupError(f"cannot read TLS files: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+def _refuse_clear_text(s: Settings, auth: Authenticator, *hosts: str) -> None:
+    """Bearer tokens never cross a network in clear text, unless --insecure."""
+    exposed = [h for h in hosts if not _loopback(h)]
+    if auth.enabled and exposed and not s.tls and not s.insecure:
+        raise StartupError(
+            f"refusing to take bearer tokens in clear text on {', '.join(exposed)}: give --tls-cert and"
+            " --tls-key (or pass --insecure)"
+        )
 
 
 def _refuse_exposure(s: Settings, auth: Authenticator, *hosts: str) -> None:

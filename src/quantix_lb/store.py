@@ -315,6 +315,10 @@ class Store:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock = fd
 
+    @property
+    def is_open(self) -> bool:
+        return self._read is not None
+
     def subscribe(self, callback: Callable[[list[Change]], None]) -> None:
         """Calls back on the event loop with each commit's changes, in commit order,
         before the writers of that commit are answered."""

@@ -151,6 +151,17 @@ def healthz_route(ready: Callable[[], dict[str, Any]]) -> Route:
     return Route("/healthz", endpoint, methods=["GET"])
 
 
+def readyz_route(readiness: Callable[[], tuple[bool, dict[str, Any]]]) -> Route:
+    """GET /readyz: 200 when the service can do its work (store open, Northbound read,
+    health workers connected), else 503; the body says what is and is not ready."""
+
+    async def endpoint(request: Request) -> Response:
+        ready, parts = readiness()
+        return JSONResponse({"ready": ready, **parts}, status_code=200 if ready else 503)
+
+    return Route("/readyz", endpoint, methods=["GET"])
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods answer JSON like every other error."""
     assert isinstance(exc, HTTPException)

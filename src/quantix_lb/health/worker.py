@@ -62,8 +62,10 @@ class HealthWorker:
         token: str | None = None,
         capacity: int = 0,
         stats: StatsCollector | None = None,
+        tls: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.control_plane = control_plane
+        self.tls = tls  # None: plaintext (loopback, a unix socket)
         self.node_id = node_id
         self.token = token
         self.capacity = capacity
@@ -103,7 +105,12 @@ class HealthWorker:
 
     async def _session(self, stop: asyncio.Event) -> None:
         metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
-        async with grpc.aio.insecure_channel(self.control_plane) as channel:
+        channel = (
+            grpc.aio.secure_channel(self.control_plane, self.tls)
+            if self.tls is not None
+            else grpc.aio.insecure_channel(self.control_plane)
+        )
+        async with channel:
             call = pb_grpc.HealthWorkerServiceStub(channel).Session(metadata=metadata)
             await call.write(
                 pb.SessionRequest(hello=pb.WorkerHello(node_id=self.node_id, capacity=self.capacity))

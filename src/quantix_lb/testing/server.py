@@ -64,7 +64,7 @@ class Server:
             self.stop()
             raise RuntimeError("serve did not become ready:\n" + "".join(self.log_lines[-30:])) from None
         self.grpc_addr = ready["grpc"]
-        self.http_url = "http://" + ready["http"]
+        self.http_url = ("https://" if ready.get("tls") else "http://") + ready["http"]
         return self
 
     def _pump(self, proc: subprocess.Popen[str]) -> None:
