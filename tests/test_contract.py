@@ -23,9 +23,7 @@ LimiQuantix proto files, and the dashboard's own `fetch` calls, work against qua
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,7 +40,7 @@ from google.protobuf.message import Message
 
 from conftest import Server, wait_for
 from quantix.lb.v1 import health_worker_pb2 as wire
-from quantix.lb.v1 import health_worker_pb2_grpc as wire_grpc
+from quantix_lb.testing.worker import FakeWorker
 
 PACKAGE = "limiquantix.network.v1"
 SERVICE = f"{PACKAGE}.LoadBalancerService"
@@ -704,35 +702,6 @@ def test_add_and_remove_pool_member(client: ContractClient) -> None:
     assert_realized(removed)
 
 
-class StatsWorker:
-    """A health worker session (quantix-lb's internal protocol) that reports members' health and
-    data-path figures, so the stats answer carries a distinct value in every field."""
-
-    def __init__(self, srv: Server) -> None:
-        self._out: queue.Queue[wire.SessionRequest | None] = queue.Queue()
-        self._out.put(wire.SessionRequest(hello=wire.WorkerHello(node_id=uniq("contract-node"))))
-        self._channel = grpc.insecure_channel(srv.grpc_addr)
-        self._call = wire_grpc.HealthWorkerServiceStub(self._channel).Session(iter(self._out.get, None))
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        try:
-            for _ in self._call:
-                pass
-        except grpc.RpcError:
-            pass
-
-    def send(self, request: wire.SessionRequest) -> None:
-        self._out.put(request)
-
-    def close(self) -> None:
-        self._out.put(None)
-        self._call.cancel()
-        self._channel.close()
-        self._reader.join(5)
-
-
 def test_stats_fields_land_where_the_contract_says(client: ContractClient, srv: Server) -> None:
     _, lb = create(client)
     m1, m2 = lb.spec.pools[0].members
@@ -757,7 +726,7 @@ def test_stats_fields_land_where_the_contract_says(client: ContractClient, srv: 
             wire.HealthTransition(member_id=m2.id, healthy=False, reason="test"),
         ]
     )
-    worker = StatsWorker(srv)
+    worker = FakeWorker(srv.grpc_addr, uniq("contract-node"))
     try:
         sent = [0.0]
 

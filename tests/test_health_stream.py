@@ -5,9 +5,7 @@ transitions and their reasons, auth and failover."""
 from __future__ import annotations
 
 import json
-import queue
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,61 +18,7 @@ from builders import listener_json, member_json, spec_body
 from conftest import Server, wait_for
 from limiquantix.network.v1 import network_service_pb2 as api_pb
 from quantix.lb.v1 import health_worker_pb2 as pb
-from quantix.lb.v1 import health_worker_pb2_grpc as pb_grpc
-
-
-class FakeWorker:
-    """A worker session on its own thread: what it receives lands in `received`."""
-
-    def __init__(self, addr: str, node_id: str, token: str | None = None, heartbeat: bool = True) -> None:
-        self.channel = grpc.insecure_channel(addr)
-        self.outgoing: queue.Queue[pb.SessionRequest | None] = queue.Queue()
-        self.received: queue.Queue[pb.SessionResponse] = queue.Queue()
-        self.targets: dict[str, pb.HealthTarget] = {}
-        self.error: grpc.RpcError | None = None
-        self.heartbeat = heartbeat
-        self._stop = threading.Event()
-        self.outgoing.put(pb.SessionRequest(hello=pb.WorkerHello(node_id=node_id)))
-        metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.call = pb_grpc.HealthWorkerServiceStub(self.channel).Session(self._requests(), metadata=metadata)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _requests(self) -> Iterator[pb.SessionRequest]:
-        next_beat = 0.0
-        while not self._stop.is_set():
-            try:
-                item = self.outgoing.get(timeout=0.05)
-            except queue.Empty:
-                item = None
-                if self.heartbeat and time.monotonic() >= next_beat:
-                    item = pb.SessionRequest(heartbeat=pb.Heartbeat())
-                    next_beat = time.monotonic() + 0.3
-            if item is not None:
-                yield item
-
-    def _read(self) -> None:
-        try:
-            for message in self.call:
-                if message.WhichOneof("message") == "snapshot":
-                    self.targets = {t.member_id: t for t in message.snapshot.targets}
-                else:
-                    for member_id in message.delta.removals:
-                        self.targets.pop(member_id, None)
-                    for t in message.delta.upserts:
-                        self.targets[t.member_id] = t
-                self.received.put(message)
-        except grpc.RpcError as exc:
-            self.error = exc
-
-    def report(self, member_id: str, healthy: bool, reason: str = "test") -> None:
-        t = pb.HealthTransition(member_id=member_id, healthy=healthy, reason=reason)
-        self.outgoing.put(pb.SessionRequest(transitions=pb.HealthTransitions(transitions=[t])))
-
-    def close(self) -> None:
-        self._stop.set()
-        self.call.cancel()
-        self.channel.close()
-
+from quantix_lb.testing.worker import FakeWorker
 
 # Sub-second monitors are written in milliseconds; the worker gets seconds.
 MONITOR = {"type": "HTTP", "delay_ms": 500, "timeout_ms": 250, "max_retries": 2, "url_path": "/health"}

@@ -4,16 +4,13 @@
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pytest
 
 from conftest import SEED_BODY, Server, wait_for
 from quantix.lb.v1 import health_worker_pb2 as wire
-from quantix.lb.v1 import health_worker_pb2_grpc as wire_grpc
+from quantix_lb.testing.worker import FakeWorker
 
 SEED_CURL_DATA = (
     '{"name":"web-lb","project_id":"proj-123","network_id":"net-456","vip_address":"192.168.1.100",'
@@ -114,37 +111,6 @@ def test_seed_curl_example_verbatim(server):
     assert again == lb
 
 
-class StatsWorker:
-    """A health worker speaking the worker protocol directly: it reports `report()`'s
-    data-path figures every 0.2 s (which also keeps its session alive)."""
-
-    def __init__(self, addr: str, report: wire.StatsReport) -> None:
-        self.channel = grpc.insecure_channel(addr)
-        self.report = report
-        self._stop = threading.Event()
-        self.call = wire_grpc.HealthWorkerServiceStub(self.channel).Session(self._requests())
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _requests(self) -> Iterator[wire.SessionRequest]:
-        yield wire.SessionRequest(hello=wire.WorkerHello(node_id="smoke-node"))
-        while not self._stop.wait(0.2):
-            yield wire.SessionRequest(stats=self.report)
-
-    def _read(self) -> None:
-        try:
-            for _ in self.call:  # targets and frontends: this worker checks nothing
-                pass
-        except grpc.RpcError:
-            pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self.call.cancel()
-        self._reader.join(5)
-        self.channel.close()
-
-
 @needs_curl
 def test_stats_curl_example(server):
     lb = create_with_seed_curl(server)
@@ -174,7 +140,8 @@ def test_stats_curl_example(server):
     report = wire.StatsReport(
         available=True, frontends=[wire.FrontendStats(frontend=frontend, backends=backends)], epoch=7
     )
-    worker = StatsWorker(server.grpc_addr, report)
+    worker = FakeWorker(server.grpc_addr, "smoke-node")
+    worker.repeat(wire.SessionRequest(stats=report))
     try:
         # requests_per_second needs the totals over some time (two samples 0.5 s apart).
         stats = wait_for(
