@@ -27,7 +27,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -140,12 +139,9 @@ def converge(server: Server, timeout: float) -> float:
 
 def owned_rows(server: Server) -> set[str]:
     """Names of the Load_Balancer rows quantix-lb owns in the embedded NB."""
-    nbctl = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
-    out = subprocess.run(
-        [nbctl, f"--db=unix:{server.data_dir / 'ovn' / 'nb.sock'}", "--format=json", "--columns=name",
-         "find", "Load_Balancer", 'external_ids:"quantix:owner"=quantix-lb'],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
+    out = server.nbctl(
+        "--format=json", "--columns=name", "find", "Load_Balancer", 'external_ids:"quantix:owner"=quantix-lb'
+    )
     return {row[0] for row in json.loads(out)["data"]}
 
 

@@ -33,8 +33,8 @@ from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix_lb import model
 from quantix_lb.store import Store
+from quantix_lb.testing.server import NBCTL
 
-NBCTL = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
 OVSDB_TOOL = shutil.which("ovsdb-tool") or "/usr/bin/ovsdb-tool"
 pytestmark = pytest.mark.skipif(
     not Path(NBCTL).exists(), reason="ovn-nbctl not installed (apt package ovn-central)"
@@ -75,16 +75,8 @@ class Nb:
         self.srv = srv
         self.db = srv.data_dir / "ovn" / "nb.db"
 
-    @property
-    def remote(self) -> str:
-        return f"unix:{self.srv.data_dir / 'ovn' / 'nb.sock'}"
-
     def ctl(self, *args: str) -> str:
-        done = subprocess.run(
-            [NBCTL, f"--db={self.remote}", "--timeout=10", *args], capture_output=True, text=True
-        )
-        assert done.returncode == 0, f"ovn-nbctl {' '.join(args)}: {done.stderr}"
-        return done.stdout
+        return self.srv.nbctl(*args)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         out = json.loads(self.ctl("--format=json", "list", table))

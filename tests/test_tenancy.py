@@ -9,8 +9,6 @@ NOT_FOUND, in the same words as a network that does not exist, whoever calls.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ import pytest
 
 from builders import spec_body, uniq
 from conftest import Server, wait_for
+from quantix_lb.testing.server import NBCTL
 
-NBCTL = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
 TOKENS = {
     "tok-a": {"project_id": "proj-a"},
     "tok-b": {"project_id": "proj-b"},
@@ -41,13 +39,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-
-
-def nbctl(srv: Server, *args: str) -> str:
-    remote = f"unix:{srv.data_dir / 'ovn' / 'nb.sock'}"
-    done = subprocess.run([NBCTL, f"--db={remote}", "--timeout=10", *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def create(srv: Server, token: str, network: str, **fields: Any) -> httpx.Response:
@@ -82,7 +73,7 @@ def test_the_first_project_to_use_a_network_owns_it(srv: Server) -> None:
 
 def test_the_northbound_names_the_owner_and_shares_a_network(srv: Server) -> None:
     net = uniq("net")
-    nbctl(srv, "ls-add", net, "--", "set", "logical_switch", net, 'external_ids:"quantix:project-id"=proj-b')
+    srv.nbctl("ls-add", net, "--", "set", "logical_switch", net, 'external_ids:"quantix:project-id"=proj-b')
 
     def b_may() -> bool:
         return create(srv, "tok-b", net, vip_address="192.168.1.10").status_code == 201
@@ -91,7 +82,7 @@ def test_the_northbound_names_the_owner_and_shares_a_network(srv: Server) -> Non
     refused = create(srv, "tok-a", net, vip_address="192.168.1.11")
     assert (refused.status_code, refused.json()) == (404, not_found(net))
 
-    nbctl(srv, "set", "logical_switch", net, 'external_ids:"quantix:shared-with"="proj-x,proj-a"')
+    srv.nbctl("set", "logical_switch", net, 'external_ids:"quantix:shared-with"="proj-x,proj-a"')
     shared = wait_for(
         lambda: (r := create(srv, "tok-a", net, vip_address="192.168.1.12")).status_code == 201 and r,
         10,
@@ -103,7 +94,7 @@ def test_the_northbound_names_the_owner_and_shares_a_network(srv: Server) -> Non
 def test_a_vip_may_not_be_the_address_of_a_port(srv: Server) -> None:
     net = uniq("net")
     assert create(srv, "tok-a", net, vip_address="192.168.1.100").status_code == 201
-    nbctl(srv, "lsp-add", net, "vm1", "--", "lsp-set-addresses", "vm1", "00:00:00:00:00:01 192.168.1.5")
+    srv.nbctl("lsp-add", net, "vm1", "--", "lsp-set-addresses", "vm1", "00:00:00:00:00:01 192.168.1.5")
 
     def refused() -> httpx.Response | None:
         r = create(srv, "tok-a", net, vip_address="192.168.1.5")

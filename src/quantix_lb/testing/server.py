@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import grpc
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
 
 QUANTIX_LB = [sys.executable, "-m", "quantix_lb"]
+NBCTL = shutil.which("ovn-nbctl") or "/usr/bin/ovn-nbctl"
 
 
 @dataclass
@@ -109,6 +111,23 @@ class Server:
             except OSError:  # the thread or the process has just ended
                 continue
         return sorted(set(pids))
+
+    @property
+    def nb_remote(self) -> str:
+        """The embedded Northbound's socket (serve without --ovn-nb)."""
+        return f"unix:{self.data_dir / 'ovn' / 'nb.sock'}"
+
+    def nbctl(self, *args: str) -> str:
+        """ovn-nbctl against the embedded Northbound; fails with its error text."""
+        done = subprocess.run(
+            [NBCTL, f"--db={self.nb_remote}", "--timeout=10", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"ovn-nbctl {' '.join(args)}: {done.stderr}")
+        return done.stdout
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         if self._channel:
