@@ -69,14 +69,19 @@ class MemberChange:
 
 @dataclass(frozen=True)
 class NewLoadBalancer:
-    """A checked new load balancer. With `vip_from` set its VIP is a stand-in of
-    the subnet's family: the store write picks a free address (`allocate_vip`)."""
+    """A checked new load balancer. With `allocate` its VIP is a stand-in of the
+    subnet's family: the store write picks a free address (`allocate_vip`)."""
 
     load_balancer: model.LoadBalancer
-    vip_from: Network | None = None
-    vip_path: str = "spec.vip_address"
     network: Network | None = None  # as OVN knows it (None: created on first use)
+    allocate: bool = False
+    vip_path: str = "spec.vip_address"
     network_path: str = "spec.network_id"
+
+    @property
+    def vip_from(self) -> Network | None:
+        """The network whose subnet the VIP comes from, when it is allocated."""
+        return self.network if self.allocate else None
 
 
 # --- the load balancer ---------------------------------------------------------------
@@ -189,7 +194,7 @@ def new_load_balancer(
             f"{vip_path}: {draft.vip_address} is the address of a port on network {draft.network_id!r}",
         )
     network_path = where.get("network_id", "spec.network_id")
-    return NewLoadBalancer(lb, network if allocate else None, vip_path, network, network_path)
+    return NewLoadBalancer(lb, network, allocate, vip_path, network_path)
 
 
 def network_owner(new: NewLoadBalancer, recorded: str | None) -> str:
