@@ -316,7 +316,7 @@ class ControlPlane:
     async def _start_http(self, api: Dispatcher, auth: Authenticator, sock: socket.socket) -> None:
         s = self.settings
         config = uvicorn.Config(
-            http_app(api, s.cors_origins, auth, self._health_report, self._readiness),
+            http_app(api, s.cors_origins, auth, lambda: self._readiness()[1], self._readiness),
             ssl_certfile=str(s.tls_cert) if s.tls_cert else None,
             ssl_keyfile=str(s.tls_key) if s.tls_key else None,
             log_config=None,
@@ -381,10 +381,6 @@ class ControlPlane:
         parts = {"store": "open" if store else "closed", "ovn_northbound": "read" if nb else "not read",
                  "health_workers": workers}  # fmt: skip
         return store and nb and workers_ok, parts
-
-    def _health_report(self) -> dict[str, Any]:
-        synced = self._realizer is not None and self._realizer.topology.synced
-        return {"ovn_northbound": "connected" if synced else "connecting"}
 
     def _local_worker_socket(self) -> str:
         return f"unix:{self.settings.data_dir / 'grpc-local.sock'}"
