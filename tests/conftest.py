@@ -14,7 +14,11 @@ import pytest
 
 from quantix_lb.testing import QUANTIX_LB, Server, ovn_testbed
 
-__all__ = ["QUANTIX_LB", "ROOT", "Server"]  # tests import them from here
+__all__ = ["LOOPBACK_BACKENDS", "QUANTIX_LB", "ROOT", "Server"]  # tests import them from here
+
+# serve's flags for members on loopback checked by the local worker (development setups):
+# loopback members are allowed, and probes go out from this host's own namespace.
+LOOPBACK_BACKENDS = ("--allow-local-addresses", "--probe-from-host")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from builders import listener_json, member_json, spec_body
-from conftest import Server, wait_for
+from conftest import LOOPBACK_BACKENDS, Server, wait_for
 
 
 class Backend:
@@ -92,7 +92,7 @@ def worker_pids(server: Server) -> list[int]:
 
 def test_local_worker_marks_a_dead_backend_and_brings_it_back(make_server, backends: list[Backend]) -> None:  # type: ignore[no-untyped-def]
     # Members are loopback servers only: the local worker probes them for real.
-    server = make_server("--allow-local-addresses", local_worker=True)
+    server = make_server(*LOOPBACK_BACKENDS, local_worker=True)
     with httpx.Client(base_url=server.http_url, timeout=10) as http:
         monitor = {"type": "HTTP", "delay_ms": 200, "timeout_ms": 100, "max_retries": 2,
                    "healthy_threshold": 2, "url_path": "/health"}  # fmt: skip

@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         help="allow loopback and link-local VIPs and members (development, with backends on this host)",
     )
 
+    serve.add_argument(
+        "--probe-from-host",
+        action="store_true",
+        help="the local worker probes members from this host's own network namespace"
+        " (routed provider networks, loopback backends in development)",
+    )
+
     worker = sub.add_parser("health-worker", help="run a health-check worker against a control plane")
     worker.add_argument(
         "--control-plane", required=True, metavar="HOST:PORT", help="the control plane's gRPC address"
@@ -87,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where this node's ovs-vswitchd keeps its control socket, for data-path statistics"
         " (default $OVS_RUNDIR, else /var/run/openvswitch)",
+    )
+    worker.add_argument(
+        "--probe-from-host",
+        action="store_true",
+        help="probe members from this host's own network namespace instead of per-network probe ports"
+        " (routed provider networks)",
     )
     worker.add_argument("--no-stats", action="store_true", help="do not report data-path statistics")
     worker.add_argument(
@@ -166,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             reconcile_interval=args.reconcile_interval,
             ovs_rundir=args.ovs_rundir,
             allow_local_addresses=args.allow_local_addresses,
+            probe_from_host=args.probe_from_host,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
             tls_ca=args.tls_ca,

@@ -77,6 +77,9 @@ class Settings:
     tls_cert: Path | None = None  # PEM chain for the gRPC and HTTP listeners
     tls_key: Path | None = None
     tls_ca: Path | None = None  # gRPC clients must present a certificate this CA signed
+    # The local worker probes from this host's own network namespace instead of from a
+    # probe port on each member's network (routed provider networks, loopback development).
+    probe_from_host: bool = False
 
     @property
     def tls(self) -> bool:
