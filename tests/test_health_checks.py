@@ -607,6 +607,8 @@ class FakeProbe:
                 await self._tick.wait()
 
 
+# The scheduler's mechanics are tested at delays below the 100 ms floor, to stay fast: those
+# Probers are built with min_interval=0 (the floor, budgets and backoff: test_health_fairness.py).
 def fake_target(id: str, delay: float = 0.01, **kw: Any) -> Target:
     kw = {"max_retries": 2, "healthy_threshold": 2, **kw}
     return Target(id=id, address="192.0.2.1", port=80, type="TCP", delay=delay, timeout=delay, **kw)
@@ -634,7 +636,7 @@ def test_transitions_reported_only_on_change() -> None:
     async def main() -> None:
         fake = FakeProbe()
         tr = Transitions(fake=fake)
-        p = Prober(on_transition=tr, probe_fn=fake)
+        p = Prober(on_transition=tr, probe_fn=fake, min_interval=0)
         p.upsert(fake_target("a", max_retries=3, healthy_threshold=2))
         p.start()
         try:
@@ -662,7 +664,7 @@ def test_set_targets_keeps_the_state_of_targets_that_stay() -> None:
     async def main() -> None:
         fake = FakeProbe()
         tr = Transitions(fake=fake)
-        p = Prober(on_transition=tr, probe_fn=fake)
+        p = Prober(on_transition=tr, probe_fn=fake, min_interval=0)
         p.set_targets([fake_target("a"), fake_target("b")])
         p.start()
         try:
@@ -689,7 +691,7 @@ def test_set_targets_keeps_the_state_of_targets_that_stay() -> None:
 def test_probes_of_a_target_are_spaced_by_its_delay() -> None:
     async def main() -> None:
         fake = FakeProbe()
-        p = Prober(on_transition=Transitions(), probe_fn=fake)
+        p = Prober(on_transition=Transitions(), probe_fn=fake, min_interval=0)
         p.upsert(fake_target("a", delay=0.05))
         p.start()
         try:
@@ -710,8 +712,9 @@ def test_probes_of_a_target_are_spaced_by_its_delay() -> None:
 def test_one_probe_in_flight_per_target_and_a_global_bound() -> None:
     async def main() -> None:
         fake = FakeProbe(duration=0.03)
-        p = Prober(on_transition=Transitions(), probe_fn=fake, concurrency=3)
-        p.set_targets([fake_target(f"t{i}", delay=0.01) for i in range(10)])
+        p = Prober(on_transition=Transitions(), probe_fn=fake, concurrency=3, min_interval=0)
+        # A project of its own each: one project alone may hold only part of the permits.
+        p.set_targets([fake_target(f"t{i}", delay=0.01, project=f"p{i}") for i in range(10)])
         p.start()
         try:
             await fake.until(lambda: sum(map(len, fake.results.values())) >= 40)
@@ -727,7 +730,7 @@ def test_one_probe_in_flight_per_target_and_a_global_bound() -> None:
 def test_removal_stops_probing() -> None:
     async def main() -> None:
         fake = FakeProbe()
-        p = Prober(on_transition=Transitions(), probe_fn=fake)
+        p = Prober(on_transition=Transitions(), probe_fn=fake, min_interval=0)
         p.set_targets([fake_target("a"), fake_target("b")])
         p.start()
         try:
@@ -739,7 +742,7 @@ def test_removal_stops_probing() -> None:
             # A probe in flight when its target goes is cancelled and not reported.
             slow = FakeProbe(duration=5.0)
             tr = Transitions()
-            q = Prober(on_transition=tr, probe_fn=slow)
+            q = Prober(on_transition=tr, probe_fn=slow, min_interval=0)
             q.upsert(fake_target("s", healthy_threshold=1))
             q.start()
             try:
@@ -767,9 +770,7 @@ def test_prober_with_real_probes() -> None:
 
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        t = Target(
-            "m1", "127.0.0.1", port, "TCP", delay=0.02, timeout=0.5, max_retries=2, healthy_threshold=2
-        )
+        t = Target("m1", "127.0.0.1", port, "TCP", delay=0.1, timeout=0.5, max_retries=2, healthy_threshold=2)
         p = Prober(on_transition=on_transition)
         p.upsert(t)
         p.start()
@@ -808,7 +809,7 @@ def test_prober_with_real_http_probes() -> None:
         server = await asyncio.start_server(handler, "::1", 0)
         port = server.sockets[0].getsockname()[1]
         p = Prober(on_transition=on_transition)
-        h1 = Target("h1", "::1", port, "HTTP", 0.02, 0.5, 2, 2, url_path="/health", expected_codes="200-204")
+        h1 = Target("h1", "::1", port, "HTTP", 0.1, 0.5, 2, 2, url_path="/health", expected_codes="200-204")
         p.set_targets([h1, replace(h1, id="h2", expected_codes="503")])
         p.start()
         try:

@@ -55,6 +55,7 @@ ONE_TO_TEN = "must be from 1 to 10"
 DELAY_REQUIRED = "is required (whole seconds, or delay_ms)"
 TIMEOUT_REQUIRED = "is required (whole seconds, or timeout_ms)"
 TIMEOUT = "must be greater than 0 and at most delay"
+FLOOR = "must be at least 100 ms"
 METHOD = "must be one of DELETE GET HEAD OPTIONS PATCH POST PUT"
 URL_PATH = 'must start with "/" (at most 2048 characters)'
 CODES_FORM = 'must look like "200", "200-299" or "200,202,204"'
@@ -743,6 +744,48 @@ CASES = [
         "CreateLoadBalancer",
         create(monitor(delay=1, timeout=1, timeout_ms=1500)),
         invalid((f"{HM}.timeout", TIMEOUT)),
+    ),
+    # The floor: 100 ms (faster checks would let one tenant spend a worker's CPU).
+    Case(
+        "delay-ms-and-timeout-ms-1",
+        "CreateLoadBalancer",
+        create(monitor(type="TCP", delay=DELETE, timeout=DELETE, delay_ms=1, timeout_ms=1)),
+        invalid((f"{HM}.delay_ms", FLOOR), (f"{HM}.timeout_ms", FLOOR)),
+    ),
+    Case(
+        "delay-ms-99",
+        "CreateLoadBalancer",
+        create(monitor(delay=DELETE, timeout=DELETE, delay_ms=99, timeout_ms=99)),
+        invalid((f"{HM}.delay_ms", FLOOR), (f"{HM}.timeout_ms", FLOOR)),
+    ),
+    Case(
+        "timeout-ms-below-floor-under-whole-delay",
+        "CreateLoadBalancer",
+        create(monitor(delay=1, timeout=DELETE, timeout_ms=50)),
+        invalid((f"{HM}.timeout_ms", FLOOR)),
+    ),
+    Case(
+        "add-pool-monitor-below-floor",
+        "AddPool",
+        add_pool({"health_monitor": hm(delay_ms=10, timeout_ms=10)}),
+        invalid(("pool.health_monitor.delay_ms", FLOOR), ("pool.health_monitor.timeout_ms", FLOOR)),
+    ),
+    Case(
+        "add-listener-pool-monitor-below-floor",
+        "AddListener",
+        add_listener(
+            listener_json("TCP", 91, default_pool={"health_monitor": hm(delay_ms=50, timeout_ms=100)})
+        ),
+        invalid(
+            ("listener.default_pool.health_monitor.delay_ms", FLOOR),
+            ("listener.default_pool.health_monitor.timeout", TIMEOUT),  # 100 ms is over the 50 ms delay
+        ),
+    ),
+    Case(
+        "update-pool-monitor-below-floor",
+        "UpdatePool",
+        update_pool(health_monitor=hm(delay_ms=99, timeout_ms=99)),
+        invalid(("health_monitor.delay_ms", FLOOR), ("health_monitor.timeout_ms", FLOOR)),
     ),
     Case(
         "max-retries-11",
@@ -1830,7 +1873,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         {"spec.listeners": [listener_json("TCP", 80), listener_json("UDP", 80), listener_json("SCTP", 80)]},
     ),
     ("timeout-equals-delay", monitor(delay=2, timeout=2)),
-    ("sub-second-checks", monitor(delay=DELETE, timeout=DELETE, delay_ms=200, timeout_ms=50)),
+    ("sub-second-checks", monitor(delay=DELETE, timeout=DELETE, delay_ms=200, timeout_ms=100)),
+    ("the-floor-100-ms", monitor(delay=DELETE, timeout=DELETE, delay_ms=100, timeout_ms=100)),
     ("delay-seconds-timeout-ms", monitor(delay=1, timeout=DELETE, timeout_ms=999)),
     ("retries-and-threshold-1", monitor(max_retries=1, healthy_threshold=1)),
     ("retries-and-threshold-10", monitor(max_retries=10, healthy_threshold=10)),
@@ -1954,14 +1998,14 @@ def test_milliseconds_win_over_seconds(api: Transport) -> None:
     body = changed(
         valid_body(),
         {
-            **monitor(delay=5, timeout=3, delay_ms=200, timeout_ms=50),
+            **monitor(delay=5, timeout=3, delay_ms=200, timeout_ms=100),
             "project_id": ACCEPTED_PROJECT,
             "spec.network_id": f"net-ok-{uuid.uuid4().hex[:8]}",
         },
     )
     lb = api.call("CreateLoadBalancer", json_format.ParseDict(body, pb.CreateLoadBalancerRequest()))
     got = lb.spec.pools[0].health_monitor
-    assert (got.delay_ms, got.timeout_ms, got.delay, got.timeout) == (200, 50, 1, 1)
+    assert (got.delay_ms, got.timeout_ms, got.delay, got.timeout) == (200, 100, 1, 1)
 
 
 def test_listener_names_its_pool_by_name_or_the_id_the_client_wrote(api: Transport) -> None:
@@ -2152,6 +2196,8 @@ BAD_JSON: list[tuple[str, bytes, Failure]] = [
     ("delay-nan", _body({f"{K_HM}.delay": "NaN"}), invalid((f"{HM}.delay", WHOLE))),
     ("delay-infinity", _body({f"{K_HM}.delay": "Infinity"}), invalid((f"{HM}.delay", WHOLE))),
     ("delay-negative", _body({f"{K_HM}.delay": -1}), invalid((f"{HM}.delay", UINT32))),
+    ("delay-a-millisecond", _body({f"{K_HM}.delay": 0.001}), invalid((f"{HM}.delay", WHOLE))),
+    ("delay-ms-denormal", _body({f"{K_HM}.delay_ms": 5e-324}), invalid((f"{HM}.delay_ms", WHOLE))),
     ("timeout-ms-string", _body({f"{K_HM}.timeout_ms": "soon"}), invalid((f"{HM}.timeout_ms", WHOLE))),
     ("name-number", _body({"name": 5}), invalid(("name", "must be a string"))),
     ("spec-list", _body({"spec": []}), invalid(("spec", "must be a JSON object"))),

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from quantix_lb.errors import ApiError, Violation
+from quantix_lb.health.limits import MIN_INTERVAL
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 1024
@@ -325,13 +326,22 @@ def check_expected_codes(p: Problems, path: str, codes: str) -> None:
         p.add(path, "range start must not exceed its end")
 
 
+# What a monitor below the floor is told; only delay_ms / timeout_ms can be that short.
+FLOOR = f"must be at least {MIN_INTERVAL * 1000:.0f} ms"
+
+
 def check_monitor(p: Problems, path: str, hm: HealthMonitor) -> None:
     if not hm.delay > 0:
         p.add(field_path(path, "delay"), "must be greater than 0 seconds")
     elif not math.isfinite(hm.delay):
         p.add(field_path(path, "delay"), "must be a finite number of seconds")
+    elif hm.delay < MIN_INTERVAL:
+        # Checks faster than the floor would let one tenant spend a worker's whole CPU.
+        p.add(field_path(path, "delay_ms"), FLOOR)
     if not 0 < hm.timeout <= max(hm.delay, 0):
         p.add(field_path(path, "timeout"), "must be greater than 0 and at most delay")
+    elif hm.timeout < MIN_INTERVAL:
+        p.add(field_path(path, "timeout_ms"), FLOOR)
     if not 1 <= hm.max_retries <= 10:
         p.add(field_path(path, "max_retries"), "must be from 1 to 10")
     if not 1 <= hm.healthy_threshold <= 10:

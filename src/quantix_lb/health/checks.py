@@ -24,6 +24,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from quantix_lb.health.netns import socket_in
+
 TYPES = frozenset({"PING", "TCP", "HTTP", "HTTPS", "UDP_CONNECT"})
 USER_AGENT = "quantix-lb-health/1"
 UDP_PAYLOAD = b"quantix-lb-health\n"
@@ -68,6 +70,10 @@ class Target:
     expected_codes: str = "200"
     host_header: str = ""
     tls_verify: bool = False
+    project: str = ""  # whose check this is (budgets are per project)
+    # The network namespace the check's sockets are opened in (a probe port's): "" is the
+    # worker's own, only when the operator asked for probing from the host.
+    netns: str = ""
     # Derived once here, not on every probe.
     _family: int = field(init=False, repr=False, compare=False)
     _request: bytes = field(init=False, repr=False, compare=False)
@@ -397,7 +403,7 @@ async def _udp_connect(target: Target, deadline: float) -> tuple[bool, str]:
     deadline means up (a UDP service need not answer arbitrary bytes), and so does a reply."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Exception | None] = loop.create_future()
-    sock = socket.socket(target._family, socket.SOCK_DGRAM)
+    sock = socket_in(target.netns, target._family, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         sock.connect((target.address, target.port))  # UDP connect only sets the peer, never blocks
@@ -430,9 +436,9 @@ async def _ping(target: Target, deadline: float) -> tuple[bool, str]:
     version = 6 if target._family == socket.AF_INET6 else 4
     proto = socket.IPPROTO_ICMPV6 if version == 6 else socket.IPPROTO_ICMP
     try:
-        sock, raw = socket.socket(target._family, socket.SOCK_DGRAM, proto), False
+        sock, raw = socket_in(target.netns, target._family, socket.SOCK_DGRAM, proto), False
     except PermissionError:
-        sock, raw = socket.socket(target._family, socket.SOCK_RAW, proto), True
+        sock, raw = socket_in(target.netns, target._family, socket.SOCK_RAW, proto), True
     done: asyncio.Future[tuple[bool, str]] = loop.create_future()
     request, reply = _ECHO[version]
     ident, seq = int.from_bytes(os.urandom(2)), int.from_bytes(os.urandom(2))
@@ -496,7 +502,7 @@ class _UDPWatch(asyncio.DatagramProtocol):
 
 
 def _stream_socket(target: Target) -> socket.socket:
-    sock = socket.socket(target._family, socket.SOCK_STREAM)
+    sock = socket_in(target.netns, target._family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
