@@ -35,10 +35,11 @@ def main() -> int:
         topo = ovn_testbed.lb_topology(stack, NET, prefix="web")
         stack.nbctl("set", "logical_switch", NET, "other_config:subnet=10.0.0.0/24")
         client, backends = topo.client, topo.backends
-        # No local worker: it would have to sit on the demo network, not in the host's namespace.
+        # The local worker checks the members from a probe port of its own on the demo network.
         serve = Server(
             data_dir,
-            ["--ovn-nb", stack.nb_remote],
+            ["--ovn-nb", stack.nb_remote, "--ovs-rundir", str(stack.rundir)],
+            local_worker=True,
             grpc_addr=args.grpc_addr,
             http_url=f"http://{args.http_addr}",
         ).start(timeout=30)
@@ -46,7 +47,8 @@ def main() -> int:
         body = {
             "name": "demo-lb", "project_id": "demo", "network_id": NET, "vip_address": VIP,
             "listeners": [{"protocol": "HTTP", "port": 80, "default_pool": {
-                "algorithm": "ROUND_ROBIN", "members": [{"address": b.ip, "port": 8080} for b in backends]}}],
+                "algorithm": "ROUND_ROBIN", "members": [{"address": b.ip, "port": 8080} for b in backends],
+                "health_monitor": {"type": "HTTP", "delay": 1, "timeout": 1, "url_path": "/"}}}],
         }  # fmt: skip
         request = urllib.request.Request(
             f"{api}/api/v1/load-balancers", json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -63,6 +65,14 @@ def main() -> int:
             ovn_testbed.wait_until(lambda: client.http_get(f"http://{VIP}/")[0].ok, 10.0, message="the VIP")
             answers = {r.body for r in client.http_get(f"http://{VIP}/", count=30)}
             print(f"\n30 requests answered by: {', '.join(sorted(answers))}")
+
+            def health() -> list[str]:
+                with opener.open(f"{api}/api/v1/load-balancers/{lb['id']}", timeout=10) as resp:
+                    pools = json.load(resp)["spec"]["pools"]
+                return [m["operating_status"] for p in pools for m in p["members"]]
+
+            ovn_testbed.wait_until(lambda: health() == ["ONLINE"] * 3, 20.0, message="members ONLINE")
+            print("members checked from the worker's probe port: " + ", ".join(health()))
             return 0 if answers == {"web1", "web2", "web3"} else 1
         print("\nCtrl-C tears everything down.")
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from builders import listener_json, member_json, spec_body
+from builders import listener_json, member_json, pool_json, spec_body
 from conftest import LOOPBACK_BACKENDS, Server, wait_for
 
 
@@ -155,7 +155,7 @@ def test_worker_reconnects_after_a_control_plane_restart_without_flapping(
     server = make_server("--no-local-worker", "--allow-local-addresses")
     worker = subprocess.Popen(
         [sys.executable, "-m", "quantix_lb", "--log-format", "json", "health-worker",
-         "--control-plane", server.grpc_addr, "--node-id", "ext"],
+         "--control-plane", server.grpc_addr, "--node-id", "ext", "--probe-from-host"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
@@ -182,3 +182,64 @@ def test_worker_reconnects_after_a_control_plane_restart_without_flapping(
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def test_without_a_data_path_members_say_why_they_are_not_checked(make_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`serve` as a new user runs it: embedded Northbound, local worker, no OVS on the node.
+    The design document's members (tenant addresses) are not probed from the host: they show
+    NO_MONITOR with the reason, and stay in the vips."""
+    env_rundir = tmp_path / "no-ovs"  # an OVS run directory with no OVS in it
+    env_rundir.mkdir()
+    server = make_server("--ovs-rundir", str(env_rundir), local_worker=True)
+    body = spec_body(
+        [listener_json("TCP")],
+        [pool_json("10.0.0.10", "10.0.0.11", health_monitor={"type": "HTTP", "delay": 5, "timeout": 3})],
+        network_id="net-456",
+        vip_address="192.168.1.100",
+    )
+    with httpx.Client(base_url=server.http_url, timeout=10) as http:
+        resp = http.post("/api/v1/load-balancers", json=body)
+        assert resp.status_code == 201, resp.text
+        lb_id = resp.json()["id"]
+        members = wait_for(
+            lambda: (
+                (m := members_by_port(http, lb_id))
+                and all(x["operating_status"] == "NO_MONITOR" for x in m.values())
+                and m
+            ),
+            20,
+            "members reported unchecked",
+        )
+        (reason,) = {m["last_failure_reason"] for m in members.values()}
+        assert reason.startswith("not checked: no Open vSwitch at"), reason
+        assert "--probe-from-host" in reason
+        # Not checked is not failed: the members stay in the vips.
+        row = server.nbctl(
+            "--bare", "--columns=vips", "find", "Load_Balancer", f"external_ids:quantix\\:lb-id={lb_id}"
+        )
+        assert "10.0.0.10:8080" in row and "10.0.0.11:8080" in row, row
+
+
+def test_a_member_back_from_draining_or_off_shows_its_health_again(
+    make_server, backends: list[Backend]
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(*LOOPBACK_BACKENDS, local_worker=True)
+    with httpx.Client(base_url=server.http_url, timeout=10) as http:
+        monitor = {"type": "TCP", "delay_ms": 200, "timeout_ms": 100, "max_retries": 2}
+        resp = http.post(
+            "/api/v1/load-balancers", json=monitored_lb(backends, "TCP", "192.168.9.30", monitor)
+        )
+        assert resp.status_code == 201, resp.text
+        lb = resp.json()
+        wait_for(lambda: set(statuses(http, lb["id"]).values()) == {"ONLINE"}, what="every member ONLINE")
+        pool = lb["spec"]["pools"][0]
+        member = pool["members"][0]
+        path = f"/api/v1/load-balancers/{lb['id']}/pools/{pool['id']}/members/{member['id']}"
+        port = member["port"]
+        for off, on, shown in (({"drain": True}, {"drain": False}, "DRAINING"),
+                               ({"admin_state_up": False}, {"admin_state_up": True}, "OFFLINE")):  # fmt: skip
+            assert http.put(path, json=off).status_code == 200
+            wait_for(lambda shown=shown: statuses(http, lb["id"])[port] == shown, what=f"member {shown}")
+            assert http.put(path, json=on).status_code == 200
+            # Its health was checked all along (or is checked again): ONLINE, not OFFLINE for good.
+            wait_for(lambda: statuses(http, lb["id"])[port] == "ONLINE", 10, "member ONLINE again")

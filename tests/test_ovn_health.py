@@ -1,11 +1,12 @@
 """Health checks end to end on a real OVN data path.
 
-The worker runs in a network namespace with a port on the logical switch (as
-it would in a deployment, like OVN's metadata agent), and reaches the control
-plane through a unix socket. Killing a backend's server takes it out of the
-OVN vips and every request through the VIP still succeeds; restarting it
-brings it back. A PING monitor does the same for a backend that stops
-answering ICMP echo.
+The worker runs in a network namespace with a port on the logical switch and
+probes from there (--probe-from-host: its "host" is that namespace), and
+reaches the control plane through a unix socket. (Probe ports, which a worker
+on the node itself uses by default, are tested in test_ovn_probe_ports.py.)
+Killing a backend's server takes it out of the OVN vips and every request
+through the VIP still succeeds; restarting it brings it back. A PING monitor
+does the same for a backend that stops answering ICMP echo.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         ).start()
         # The worker sits on the tenant network, in its own namespace.
         checker.popen(sys.executable, "-m", "quantix_lb", "health-worker",
-                      "--control-plane", f"unix:{sock}", "--node-id", "hc")  # fmt: skip
+                      "--control-plane", f"unix:{sock}", "--node-id", "hc",
+                      "--probe-from-host")  # fmt: skip
         bed = Bed(stack, server)
         bed.servers = servers
         ovn_testbed.wait_until(

@@ -648,9 +648,11 @@ def report_in(msg: wire.StatsReport) -> NodeReport:
 def worker_message_in(msg: wire.SessionRequest) -> hc.WorkerMessage:
     kind = msg.WhichOneof("message")
     if kind == "hello":
-        return hc.Hello(msg.hello.node_id, msg.hello.capacity)
+        return hc.Hello(msg.hello.node_id, msg.hello.capacity, msg.hello.probe_ports)
     if kind == "transitions":
-        return tuple(hc.Transition(t.member_id, t.healthy, t.reason) for t in msg.transitions.transitions)
+        return tuple(
+            hc.Transition(t.member_id, t.healthy, t.reason, t.unchecked) for t in msg.transitions.transitions
+        )
     if kind == "heartbeat":
         return hc.Heartbeat(msg.heartbeat.targets)
     if kind == "stats":
@@ -660,7 +662,14 @@ def worker_message_in(msg: wire.SessionRequest) -> hc.WorkerMessage:
 
 def _target_out(a: hc.Assignment) -> wire.HealthTarget:
     t = a.target
-    msg = wire.HealthTarget(member_id=t.member_id, address=t.address, port=t.port, probe=probe_out(t.monitor))
+    msg = wire.HealthTarget(
+        member_id=t.member_id,
+        address=t.address,
+        port=t.port,
+        probe=probe_out(t.monitor),
+        project_id=t.project_id,
+        network_id=t.network_id,
+    )
     if a.last_healthy is not None:
         msg.last_healthy = a.last_healthy
     return msg
@@ -674,6 +683,12 @@ def control_message_out(message: hc.ControlMessage) -> wire.SessionResponse:
     if isinstance(message, hc.Delta):
         upserts = [_target_out(a) for a in message.upserts]
         return wire.SessionResponse(delta=wire.TargetDelta(upserts=upserts, removals=message.removals))
+    if isinstance(message, hc.ProbePorts):
+        ports = [
+            wire.ProbePort(network_id=p.network_id, name=p.name, mac=p.mac, ip_cidr=p.ip_cidr, error=p.error)
+            for p in message.ports
+        ]
+        return wire.SessionResponse(probe_ports=wire.ProbePorts(ports=ports))
     frontends = [wire.Frontend(protocol=p, vip=v, port=port) for p, v, port in message.keys]
     return wire.SessionResponse(
         stats_frontends=wire.StatsFrontends(frontends=frontends, interval=message.interval)

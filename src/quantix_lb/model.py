@@ -552,8 +552,11 @@ def _member_operating(m: Member, monitored: bool) -> OperatingStatus:
         return OperatingStatus.DRAINING
     if not monitored:
         return OperatingStatus.NO_MONITOR
-    # ONLINE or ERROR once a health check has spoken; OFFLINE until then.
+    # ONLINE or ERROR once a health check has spoken, NO_MONITOR while it cannot be
+    # checked at all (the worker says why); OFFLINE until then.
     if m.operating_status in (OperatingStatus.ONLINE, OperatingStatus.ERROR):
+        return m.operating_status
+    if m.operating_status is OperatingStatus.NO_MONITOR and m.last_failure_reason.startswith(NOT_CHECKED):
         return m.operating_status
     return OperatingStatus.OFFLINE
 
@@ -614,10 +617,16 @@ def realized(lb: LoadBalancer, error: str = "") -> LoadBalancer:
     )
 
 
-def with_health(lb: LoadBalancer, health: Mapping[str, tuple[bool, str]], now: float) -> LoadBalancer:
-    """Members' health as checked: ONLINE or ERROR (with the failure's reason).
-    Returns `lb` itself when nothing changes; otherwise a new revision, since
-    OVN's vips follow health."""
+_CHECKED = {True: OperatingStatus.ONLINE, False: OperatingStatus.ERROR}
+# The reason of a member its health worker cannot check at all (NO_MONITOR while monitored).
+NOT_CHECKED = "not checked: "
+
+
+def with_health(lb: LoadBalancer, health: Mapping[str, tuple[bool | None, str]], now: float) -> LoadBalancer:
+    """Members' health as checked: ONLINE or ERROR (with the failure's reason), or
+    NO_MONITOR with the reason when a member cannot be checked at all (None: it
+    stays in the vips, as an unchecked member would). Returns `lb` itself when
+    nothing changes; otherwise a new revision, since OVN's vips follow health."""
     changed_any = False
     pools = []
     for pool in lb.pools:
@@ -625,9 +634,13 @@ def with_health(lb: LoadBalancer, health: Mapping[str, tuple[bool, str]], now: f
         for m in pool.members:
             if m.id in health:
                 healthy, reason = health[m.id]
-                status = OperatingStatus.ONLINE if healthy else OperatingStatus.ERROR
-                if m.operating_status is not status:
+                status = _CHECKED.get(healthy, OperatingStatus.NO_MONITOR)
+                if healthy is None:
+                    reason = NOT_CHECKED + reason
+                if m.operating_status is not status or (healthy is None and m.last_failure_reason != reason):
                     failure = m.last_failure_reason if healthy else reason
+                    if healthy and failure.startswith(NOT_CHECKED):
+                        failure = ""  # it is checked now; not checked was never a failure
                     m = replace(m, operating_status=status, last_failure_reason=failure)
                     changed_any = True
             members.append(m)

@@ -275,7 +275,16 @@ class ControlPlane:
         return core
 
     def _start_health(self, store: Store) -> HealthCoordinator:
-        coordinator = self._health = HealthCoordinator(store, stats=self._stats)
+        realizer = self._realizer
+        assert realizer is not None
+        coordinator = self._health = HealthCoordinator(
+            store,
+            stats=self._stats,
+            networks=lambda: realizer.topology.networks,
+            realize_probe_ports=realizer.set_probe_ports,
+        )
+        loop = asyncio.get_running_loop()
+        realizer.on_topology = lambda topology: loop.call_soon_threadsafe(coordinator.topology_changed)
         store.subscribe(self._feed_stats)
         self._lifespan.push_async_callback(_cancelled, asyncio.create_task(self._stats_tick()))
         store.subscribe(coordinator.on_changes)
@@ -350,7 +359,7 @@ class ControlPlane:
             token = secrets.token_urlsafe(32)
             auth.add(token, Principal(project_id=None, role="worker"))
         target = self._local_worker_socket() if s.tls else self._grpc_target(grpc_host)
-        worker = LocalWorker(target, s.log_format, token, s.ovs_rundir)
+        worker = LocalWorker(target, s.log_format, token, s.ovs_rundir, s.probe_from_host)
         worker.start()
         self._lifespan.push_async_callback(worker.stop)
 
@@ -476,9 +485,15 @@ class LocalWorker:
     """The health worker `serve` starts by default, restarted if it exits."""
 
     def __init__(
-        self, control_plane: str, log_format: str, token: str | None, ovs_rundir: str | None = None
+        self,
+        control_plane: str,
+        log_format: str,
+        token: str | None,
+        ovs_rundir: str | None = None,
+        probe_from_host: bool = False,
     ) -> None:
         self.ovs_rundir = ovs_rundir
+        self.probe_from_host = probe_from_host
         self.control_plane = control_plane
         self.log_format = log_format
         self.token = token
@@ -494,6 +509,7 @@ class LocalWorker:
             sys.executable, "-m", "quantix_lb", "--log-format", self.log_format, "health-worker",
             "--control-plane", self.control_plane, "--node-id", f"{socket.gethostname()}-local",
             *(["--ovs-rundir", self.ovs_rundir] if self.ovs_rundir else []),
+            *(["--probe-from-host"] if self.probe_from_host else []),
         ]  # fmt: skip
         return spawn(argv, env=env)
 

@@ -11,6 +11,12 @@ so losing a worker never marks members down.
 A transition reported by the member's current worker is written to the store
 (member operating status ONLINE or ERROR, a new revision), which the OVN
 reconciler realizes (the member leaves or rejoins the vips) and watchers see.
+
+Workers that use probe ports get one per network they have targets on
+(probeplan.py): the coordinator plans them, the realizer writes them as
+Logical_Switch_Ports, and the worker binds them in namespaces of its own. A
+member a worker cannot check (no port possible, no OVS on its node) is reported
+unchecked and shows NO_MONITOR with the reason; it stays in the vips.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import contextlib
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,6 +35,9 @@ import structlog
 from quantix_lb import metrics, model
 from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Code
+from quantix_lb.health.probeplan import ProbePort, plan
+from quantix_lb.ovn.contract import ProbePortRow
+from quantix_lb.ovn.translate import Network
 from quantix_lb.stats.aggregate import FrontendKey, NodeReport, StatsAggregator
 from quantix_lb.store import Change, ChangeKind, Store, Tx
 
@@ -38,6 +48,9 @@ HEARTBEAT_TIMEOUT = 1.5  # with the 0.25 s sweep: targets move within 2 s
 HELLO_TIMEOUT = 10.0
 STATS_INTERVAL = 1.0  # seconds between a worker's statistics reports
 FRONTENDS_EVERY = 1.0  # at most one new frontend set per second to the workers
+# A worker's probe ports outlive its session this long: a reconnect (or a restart of
+# the worker) finds them still bound instead of unbinding and binding them again.
+PORT_GRACE = 30.0
 _KNOWN = {model.OperatingStatus.ONLINE: True, model.OperatingStatus.ERROR: False}
 
 
@@ -48,6 +61,11 @@ class Target:
     address: str
     port: int
     monitor: model.HealthMonitor
+    project_id: str = ""
+    network_id: str = ""
+    # A change of admin state sends the target again, with the state the store now
+    # shows (none while drained or off): the worker then reports what it knows.
+    admin: str = ""
 
 
 # --- what crosses the worker stream (convert.HealthWorkerApi puts it on the wire) ---------
@@ -57,6 +75,7 @@ class Target:
 class Hello:
     node_id: str
     capacity: int = 0  # targets the worker is willing to check (0: no limit)
+    probe_ports: bool = False  # it probes from a port per network (else from its host)
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,7 @@ class Transition:
     member_id: str
     healthy: bool
     reason: str = ""
+    unchecked: bool = False  # the worker cannot check it at all; reason says why
 
 
 @dataclass(frozen=True)
@@ -101,8 +121,15 @@ class Frontends:
     interval: float
 
 
+@dataclass(frozen=True)
+class ProbePorts:
+    """The whole set of the worker's probe ports."""
+
+    ports: tuple[ProbePort, ...]
+
+
 # To a worker.
-ControlMessage = Snapshot | Delta | Frontends
+ControlMessage = Snapshot | Delta | Frontends | ProbePorts
 
 
 def targets_of(lb: model.LoadBalancer) -> dict[str, Target]:
@@ -115,7 +142,16 @@ def targets_of(lb: model.LoadBalancer) -> dict[str, Target]:
             continue
         for m in pool.members:
             if m.admin_state is not model.AdminState.OFFLINE:
-                found[m.id] = Target(m.id, lb.id, m.address, m.port, pool.health_monitor)
+                found[m.id] = Target(
+                    m.id,
+                    lb.id,
+                    m.address,
+                    m.port,
+                    pool.health_monitor,
+                    lb.project_id,
+                    lb.network_id,
+                    m.admin_state.value,
+                )
     return found
 
 
@@ -134,7 +170,9 @@ class _Worker:
     session: int
     node_id: str
     last_seen: float
+    probe_ports: bool = False
     outbox: asyncio.Queue[ControlMessage | None] = field(default_factory=asyncio.Queue)
+    ports_sent: tuple[ProbePort, ...] | None = None
 
 
 class HealthCoordinator:
@@ -144,8 +182,13 @@ class HealthCoordinator:
         clock: Callable[[], float] = time.monotonic,
         stats: StatsAggregator | None = None,
         stats_interval: float = STATS_INTERVAL,
+        networks: Callable[[], Mapping[str, Network]] = dict,
+        realize_probe_ports: Callable[[list[ProbePortRow]], None] = lambda rows: None,
     ) -> None:
         self._store = store
+        # The NB's networks now, and where the planned probe ports go to be written.
+        self._networks = networks
+        self._realize_probe_ports = realize_probe_ports
         self._clock = clock
         # Workers also report data-path statistics on the same stream.
         self._stats = stats
@@ -157,6 +200,13 @@ class HealthCoordinator:
         self._status: dict[str, model.OperatingStatus] = {}  # last known ONLINE / ERROR
         self._workers: dict[int, _Worker] = {}
         self._owner: dict[str, int] = {}  # member id -> session
+        self._owned_net: dict[str, str] = {}  # member id -> its network, as counted in _nets
+        self._nets: dict[int, Counter[str]] = {}  # session -> targets it owns per network
+        self._vips: dict[str, tuple[str, str]] = {}  # lb id -> (network, VIP)
+        self._ports: dict[tuple[str, str], ProbePort] = {}  # (node, network) -> its probe port
+        self._rows: list[ProbePortRow] | None = None  # last handed to the realizer
+        self._ports_dirty = False
+        self._lingering: dict[str, tuple[float, frozenset[str]]] = {}  # node -> (until, its networks)
         self._sessions = itertools.count(1)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -188,11 +238,13 @@ class HealthCoordinator:
     def _update(self, lbs: Iterable[model.LoadBalancer], deleted: Iterable[str] = ()) -> None:
         touched: set[str] = set()
         for lb_id in deleted:
+            self._vips.pop(lb_id, None)
             for member_id in self._by_lb.pop(lb_id, set()):
                 self._targets.pop(member_id, None)
                 self._status.pop(member_id, None)
                 touched.add(member_id)
         for lb in lbs:
+            self._vips[lb.id] = (lb.network_id, lb.vip_address)
             wanted = targets_of(lb)
             for member_id in self._by_lb.get(lb.id, set()) - wanted.keys():
                 self._targets.pop(member_id, None)
@@ -206,6 +258,8 @@ class HealthCoordinator:
             for m in (m for pool in lb.pools for m in pool.members if m.id in wanted):
                 if m.operating_status in _KNOWN:
                     self._status[m.id] = m.operating_status
+                else:  # drained, off, unchecked or not yet checked: the store knows no health
+                    self._status.pop(m.id, None)
         if touched:
             self._assign(touched)
 
@@ -223,12 +277,12 @@ class HealthCoordinator:
             new = by_node[node].session if node else None
             if old is not None and old != new and old in self._workers:
                 removals.setdefault(old, []).append(member_id)
+            self._own(member_id, new)
             if new is None:
-                self._owner.pop(member_id, None)
                 continue
             assert target is not None
-            self._owner[member_id] = new
             upserts.setdefault(new, []).append(self._assignment(target))
+        self._refresh_ports()
         for session in upserts.keys() | removals.keys():
             delta = Delta(tuple(upserts.get(session, ())), tuple(removals.get(session, ())))
             self._workers[session].outbox.put_nowait(delta)
@@ -245,9 +299,11 @@ class HealthCoordinator:
             old = self._owner.get(member_id)
             if old is not None and old in self._workers and old != worker.session:
                 self._workers[old].outbox.put_nowait(Delta(removals=(member_id,)))
-            self._owner[member_id] = worker.session
+            self._own(member_id, worker.session)
         snapshot = Snapshot(tuple(self._assignment(self._targets[m]) for m in moving), HEARTBEAT_INTERVAL)
         worker.outbox.put_nowait(snapshot)
+        self._ports_dirty = True
+        self._refresh_ports()
         if self._stats is not None:
             worker.outbox.put_nowait(self._frontends_message())
         log.info("health.worker_joined", node=worker.node_id, targets=len(moving), workers=len(self._workers))
@@ -260,9 +316,73 @@ class HealthCoordinator:
             self._stats.forget_node(worker.node_id)
         orphans = [m for m, s in self._owner.items() if s == worker.session]
         for member_id in orphans:
-            self._owner.pop(member_id, None)
+            self._own(member_id, None)
+        nets = self._nets.pop(worker.session, None)
+        if worker.probe_ports and nets:
+            self._lingering[worker.node_id] = (self._clock() + PORT_GRACE, frozenset(nets))
+        self._ports_dirty = True
         self._assign(orphans)
         log.info("health.worker_left", node=worker.node_id, why=why, moved=len(orphans))
+
+    # --- probe ports -------------------------------------------------------------------------
+
+    def _own(self, member_id: str, session: int | None) -> None:
+        """Records who checks a member, counting each session's targets per network:
+        a network's first target or last one changes the probe ports."""
+        old = self._owner.pop(member_id, None)
+        old_net = self._owned_net.pop(member_id, None)
+        if old is not None and old_net is not None:
+            counts = self._nets.get(old)
+            if counts is not None:
+                counts[old_net] -= 1
+                if counts[old_net] <= 0:
+                    del counts[old_net]
+                    self._ports_dirty = True
+        if session is None:
+            return
+        target = self._targets.get(member_id)
+        network = target.network_id if target else ""
+        self._owner[member_id] = session
+        self._owned_net[member_id] = network
+        counts = self._nets.setdefault(session, Counter())
+        if not counts[network]:
+            self._ports_dirty = True
+        counts[network] += 1
+
+    def topology_changed(self) -> None:
+        """The NB's networks changed: a network may have become able (or unable) to
+        hold a probe port."""
+        self._ports_dirty = True
+        self._refresh_ports()
+
+    def _refresh_ports(self) -> None:
+        """Plans the probe ports again when their inputs changed; the realizer gets
+        the whole set and each worker its own, both only when they changed."""
+        if not self._ports_dirty:
+            return
+        self._ports_dirty = False
+        workers = [w for w in self._workers.values() if w.probe_ports]
+        wanted = [(w.node_id, net) for w in workers for net in self._nets.get(w.session, ())]
+        active = {w.node_id for w in self._workers.values()}
+        for node, (_, nets) in self._lingering.items():
+            if node not in active:
+                wanted += [(node, net) for net in nets]
+        if not wanted and not self._ports and self._rows is None:
+            return  # no worker uses probe ports: nothing to write, ever
+        vips: dict[str, list[str]] = {}
+        for network_id, vip in self._vips.values():
+            vips.setdefault(network_id, []).append(vip)
+        previous = {p.name: p for p in self._ports.values()}
+        self._ports = plan(wanted, self._networks(), vips, previous)
+        rows = sorted((p.row(node) for (node, _), p in self._ports.items() if not p.error), key=_by_name)
+        if rows != self._rows:
+            self._rows = rows
+            self._realize_probe_ports(rows)
+        for worker in workers:
+            ports = tuple(p for (node, _), p in sorted(self._ports.items()) if node == worker.node_id)
+            if ports != worker.ports_sent:
+                worker.ports_sent = ports
+                worker.outbox.put_nowait(ProbePorts(ports))
 
     async def _sweep(self) -> None:
         while True:
@@ -271,6 +391,12 @@ class HealthCoordinator:
             for worker in list(self._workers.values()):
                 if now - worker.last_seen > HEARTBEAT_TIMEOUT:
                     self._leave(worker, "missed heartbeats")
+            expired = [node for node, (until, _) in self._lingering.items() if until <= now]
+            for node in expired:
+                del self._lingering[node]
+            if expired:
+                self._ports_dirty = True
+                self._refresh_ports()
             if self._frontends_dirty and now - self._frontends_sent >= FRONTENDS_EVERY:
                 self._frontends_dirty = False
                 self._frontends_sent = now
@@ -304,7 +430,7 @@ class HealthCoordinator:
             raise ApiError(
                 Code.INVALID_ARGUMENT, "hello.node_id: a session starts with a hello naming the node"
             )
-        worker = _Worker(next(self._sessions), first.node_id, self._clock())
+        worker = _Worker(next(self._sessions), first.node_id, self._clock(), first.probe_ports)
         for other in [w for w in self._workers.values() if w.node_id == worker.node_id]:
             self._leave(other, "replaced by a new session")  # a reconnect of the same node
         self._join(worker)
@@ -347,11 +473,15 @@ class HealthCoordinator:
                 lb = tx.get(lb_id)
                 if lb is None:
                     continue
-                new = model.with_health(lb, {t.member_id: (t.healthy, t.reason) for t in items}, now)
+                health = {t.member_id: (None if t.unchecked else t.healthy, t.reason) for t in items}
+                new = model.with_health(lb, health, now)
                 if new is not lb:
                     tx.update(new, claims=False)
 
         for t in accepted:
+            if t.unchecked:
+                log.warning("health.unchecked", member=t.member_id, reason=t.reason, node=worker.node_id)
+                continue
             metrics.count_transition(t.healthy)
             log.info(
                 "health.transition",
@@ -361,3 +491,7 @@ class HealthCoordinator:
                 node=worker.node_id,
             )
         await self._store.write(write)
+
+
+def _by_name(row: ProbePortRow) -> str:
+    return row.name

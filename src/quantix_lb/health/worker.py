@@ -6,15 +6,20 @@ changes, plus a heartbeat every interval. When the stream breaks it
 reconnects with backoff; probe state is kept across reconnects, so nothing
 flaps, and whatever changed while it was away is reported on the new session.
 
-In a real deployment it runs where the tenant networks are reachable, as
-OVN's metadata agent does: in a network namespace with a port on br-int of
-the node, e.g. `ip netns exec ovnmeta-<net> quantix-lb health-worker ...`.
+Members are probed from inside their own network: the control plane gives the
+worker a probe port per network (a logical switch port), the worker binds it
+in a namespace of its own on the node's br-int (probeports.py), as OVN's
+metadata agent reaches tenant networks, and opens that network's probes
+there. A member whose network has no usable port is reported unchecked, with
+the reason. `probe_from_host` (the operator's choice, for routed provider
+networks) probes from the worker's own namespace instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Iterable
 
@@ -24,6 +29,8 @@ import structlog
 from quantix.lb.v1 import health_worker_pb2 as pb
 from quantix.lb.v1 import health_worker_pb2_grpc as pb_grpc
 from quantix_lb.health.checks import Target
+from quantix_lb.health.limits import PROJECT_BUDGET
+from quantix_lb.health.probeports import PortBinder, PortSpec, State
 from quantix_lb.health.scheduler import Prober
 from quantix_lb.stats.collector import StatsCollector
 
@@ -47,6 +54,7 @@ def target_in(msg: pb.HealthTarget) -> Target:
         expected_codes=probe.expected_codes or "200",
         host_header=probe.domain_name,
         tls_verify=probe.tls_verify,
+        project=msg.project_id,
     )
 
 
@@ -63,6 +71,10 @@ class HealthWorker:
         capacity: int = 0,
         stats: StatsCollector | None = None,
         tls: grpc.ChannelCredentials | None = None,
+        *,
+        probe_from_host: bool = False,
+        ovs_rundir: str | None = None,
+        project_budget: float | None = PROJECT_BUDGET,
     ) -> None:
         self.control_plane = control_plane
         self.tls = tls  # None: plaintext (loopback, a unix socket)
@@ -77,6 +89,14 @@ class HealthWorker:
         self._stats_interval = 0.0  # 0 until the control plane names the frontends
         self._stats_report: pb.StatsReport | None = None
         self._stats_readable: bool | None = None
+        self._project_budget = project_budget
+        # Every assigned member: its target (from the host's namespace), network and
+        # last known state; the prober holds those whose network has a ready port.
+        self._assigned: dict[str, tuple[Target, str, bool | None]] = {}
+        self._unchecked: dict[str, str] = {}  # member -> the reason last reported
+        self._ports = (
+            None if probe_from_host else PortBinder(node_id, self._port_changed, ovs_rundir=ovs_rundir)
+        )
 
     def _on_transition(self, member_id: str, healthy: bool, reason: str) -> None:
         # Only the latest state of a member matters if several queue up.
@@ -84,7 +104,7 @@ class HealthWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._prober = Prober(on_transition=self._on_transition)
+        self._prober = Prober(on_transition=self._on_transition, project_budget=self._project_budget)
         self._prober.start()
         backoff = 0.1
         try:
@@ -102,6 +122,8 @@ class HealthWorker:
                 backoff = min(backoff * 2, MAX_BACKOFF)
         finally:
             await self._prober.stop()
+            if self._ports is not None:
+                await self._ports.stop()
 
     async def _session(self, stop: asyncio.Event) -> None:
         metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
@@ -113,7 +135,11 @@ class HealthWorker:
         async with channel:
             call = pb_grpc.HealthWorkerServiceStub(channel).Session(metadata=metadata)
             await call.write(
-                pb.SessionRequest(hello=pb.WorkerHello(node_id=self.node_id, capacity=self.capacity))
+                pb.SessionRequest(
+                    hello=pb.WorkerHello(
+                        node_id=self.node_id, capacity=self.capacity, probe_ports=self._ports is not None
+                    )
+                )
             )
             first = await call.read()
             if first is grpc.aio.EOF or first.WhichOneof("message") != "snapshot":
@@ -147,6 +173,11 @@ class HealthWorker:
                 self._apply_snapshot(message.snapshot)
             elif kind == "delta":
                 self._apply_delta(message.delta)
+            elif kind == "probe_ports" and self._ports is not None:
+                self._ports.set_ports(
+                    PortSpec(p.network_id, p.name, p.mac, p.ip_cidr, p.error)
+                    for p in message.probe_ports.ports
+                )
             elif kind == "stats_frontends" and self._stats is not None:
                 self._stats.set_frontends(message.stats_frontends.frontends)
                 self._stats_interval = message.stats_frontends.interval or 1.0
@@ -158,22 +189,59 @@ class HealthWorker:
                 raise OSError("the control plane closed the session")
             yield message
 
-    def _targets(self, messages: Iterable[pb.HealthTarget]) -> list[Target]:
-        """Targets the prober accepts; one bad target must not stop the others."""
+    def _assign(self, messages: Iterable[pb.HealthTarget]) -> list[str]:
+        """Records targets the prober accepts; one bad target must not stop the others."""
         found = []
         for msg in messages:
             try:
-                found.append(target_in(msg))
+                self._assigned[msg.member_id] = (target_in(msg), msg.network_id, _last_known(msg))
+                found.append(msg.member_id)
             except ValueError as exc:
                 log.error("worker.bad_target", member=msg.member_id, error=str(exc))
         return found
 
+    def _drop(self, member_id: str) -> None:
+        assert self._prober is not None
+        self._assigned.pop(member_id, None)
+        self._unchecked.pop(member_id, None)
+        self._prober.remove(member_id)
+        self._pending.pop(member_id, None)
+
+    def _place(self, member_id: str) -> None:
+        """Probes a member from its network's probe port once that is ready; reports
+        it unchecked while the port cannot be had."""
+        assert self._prober is not None
+        target, network_id, last = self._assigned[member_id]
+        if self._ports is None:
+            self._prober.upsert(target, last)
+            return
+        status = self._ports.status(network_id)
+        if status.state is State.READY:
+            if self._unchecked.pop(member_id, None) is not None:
+                last = None  # it starts over: the first decision is news
+            self._prober.upsert(dataclasses.replace(target, netns=status.netns), last)
+            return
+        self._prober.remove(member_id)
+        if status.state is State.FAILED and self._unchecked.get(member_id) != status.reason:
+            self._unchecked[member_id] = status.reason
+            self._pending[member_id] = pb.HealthTransition(
+                member_id=member_id, healthy=False, reason=status.reason, unchecked=True
+            )
+            self._wake.set()
+
+    def _port_changed(self, network_id: str) -> None:
+        for member_id in [m for m, (_, net, _) in self._assigned.items() if net == network_id]:
+            self._place(member_id)
+
     def _apply_snapshot(self, snapshot: pb.TargetSnapshot) -> None:
         assert self._prober is not None
-        known = {t.member_id: _last_known(t) for t in snapshot.targets}
-        self._prober.set_targets(self._targets(snapshot.targets), known)
+        wanted = {t.member_id for t in snapshot.targets}
+        for member_id in [m for m in self._assigned if m not in wanted]:
+            self._drop(member_id)
+        for member_id in self._assign(snapshot.targets):
+            self._place(member_id)
         # What changed while we were away is news to the control plane.
-        for member_id, last in known.items():
+        for member_id, (_, _, last) in self._assigned.items():
             now = self._prober.state(member_id)
             if now is not None and now != last:
                 self._on_transition(member_id, now, "state kept across reconnect")
@@ -181,11 +249,14 @@ class HealthWorker:
     def _apply_delta(self, delta: pb.TargetDelta) -> None:
         assert self._prober is not None
         for member_id in delta.removals:
-            self._prober.remove(member_id)
-            self._pending.pop(member_id, None)
-        last = {t.member_id: _last_known(t) for t in delta.upserts}
-        for target in self._targets(delta.upserts):
-            self._prober.upsert(target, last[target.id])
+            self._drop(member_id)
+        for member_id in self._assign(delta.upserts):
+            self._place(member_id)
+            # The control plane shows another state than the one we know (e.g. a member
+            # back from draining shows none): tell it ours.
+            now, last = self._prober.state(member_id), self._assigned[member_id][2]
+            if now is not None and now != last:
+                self._on_transition(member_id, now, "state kept")
 
     async def _sample(self) -> None:
         """Reads the node's data path every interval (in a thread: it waits on

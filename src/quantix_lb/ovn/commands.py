@@ -12,7 +12,7 @@ from ovs.db import idl as ovs_idl
 from ovs.db import types as ovs_types
 
 from quantix_lb.ovn.compat import datum, write
-from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY, PROJECT_ID_KEY
+from quantix_lb.ovn.translate import NETWORK_ID_KEY, OWNER, OWNER_KEY, PROBE_NODE_KEY, PROJECT_ID_KEY
 
 LB_COLUMNS = ("name", "protocol", "vips", "selection_fields", "options", "external_ids")
 
@@ -127,3 +127,52 @@ class CreateSwitch:
         ls = txn.insert(idl.tables["Logical_Switch"])
         ls.name = self.network_id
         ls.external_ids = {OWNER_KEY: OWNER, NETWORK_ID_KEY: self.network_id, PROJECT_ID_KEY: self.project_id}
+
+
+@dataclass(frozen=True)
+class CreateProbePort:
+    """A health worker's port on a network: its MAC and address, and port security
+    so that nothing else can be sent from it."""
+
+    switch: uuid.UUID
+    name: str
+    node_id: str
+    network_id: str
+    addresses: str  # "MAC IP"
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        ls = idl.tables["Logical_Switch"].rows.get(self.switch)
+        if ls is None:
+            return
+        lsp = txn.insert(idl.tables["Logical_Switch_Port"])
+        lsp.name = self.name
+        lsp.addresses = [self.addresses]
+        lsp.port_security = [self.addresses]
+        lsp.external_ids = {OWNER_KEY: OWNER, PROBE_NODE_KEY: self.node_id, NETWORK_ID_KEY: self.network_id}
+        ls.addvalue("ports", lsp.uuid)
+
+
+@dataclass(frozen=True)
+class SetProbePortAddresses:
+    lsp: uuid.UUID
+    addresses: str
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        lsp = idl.tables["Logical_Switch_Port"].rows.get(self.lsp)
+        if lsp is not None:
+            lsp.addresses = [self.addresses]
+            lsp.port_security = [self.addresses]
+
+
+@dataclass(frozen=True)
+class DeleteProbePort:
+    switch: uuid.UUID
+    lsp: uuid.UUID
+
+    def run(self, txn: ovs_idl.Transaction, idl: ovs_idl.Idl) -> None:
+        ls = idl.tables["Logical_Switch"].rows.get(self.switch)
+        if ls is not None:
+            ls.delvalue("ports", self.lsp)
+        lsp = idl.tables["Logical_Switch_Port"].rows.get(self.lsp)
+        if lsp is not None:
+            lsp.delete()

@@ -35,6 +35,21 @@ class Realized:
 
 
 @dataclass(frozen=True)
+class ProbePortRow:
+    """A logical switch port a health worker probes one network from."""
+
+    name: str
+    network_id: str
+    node_id: str
+    mac: str
+    ip: str
+
+    @property
+    def addresses(self) -> str:
+        return f"{self.mac} {self.ip}"
+
+
+@dataclass(frozen=True)
 class FullPass:
     """The last complete comparison of every load balancer with the NB."""
 
@@ -81,6 +96,9 @@ class Realizer(Protocol):
     def steer(self, lb_id: str, steering: Steering | None) -> None:
         """LEAST_CONNECTIONS backend lists for a load balancer (None: plain weights)."""
 
+    def set_probe_ports(self, ports: Iterable[ProbePortRow]) -> None:
+        """The whole desired set of health workers' probe ports."""
+
     def wait_synced(self, timeout: float) -> bool:
         """Whether the NB has been read once, waiting up to `timeout` seconds."""
 
@@ -97,6 +115,7 @@ class Init:
 
     load_balancers: list[model.LoadBalancer]
     steering: dict[str, Steering]
+    probe_ports: tuple[ProbePortRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,10 +135,15 @@ class Steer:
 
 
 @dataclass(frozen=True)
+class ProbePorts:
+    ports: tuple[ProbePortRow, ...]
+
+
+@dataclass(frozen=True)
 class Batch:
     """Changes queued at the same moment, in order."""
 
-    items: list[Offer | Forget | Steer]
+    items: list[Offer | Forget | Steer | ProbePorts]
 
 
 @dataclass(frozen=True)
@@ -166,6 +190,7 @@ class FakeRealizer:
         self.errors: dict[str, str] = {}  # lb id -> the error its realization reports
         self.steering: dict[str, Steering] = {}
         self.desired: dict[str, model.LoadBalancer] = {}
+        self.probe_ports: tuple[ProbePortRow, ...] = ()
         self._synced = threading.Event()
 
     def start(self, lbs: Iterable[model.LoadBalancer]) -> None:
@@ -198,6 +223,9 @@ class FakeRealizer:
             self.steering.pop(lb_id, None)
         else:
             self.steering[lb_id] = steering
+
+    def set_probe_ports(self, ports: Iterable[ProbePortRow]) -> None:
+        self.probe_ports = tuple(ports)
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from quantix_lb import metrics, model
-from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
+from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
 from quantix_lb.ovn.loop import IdlLoop
 from quantix_lb.ovn.reconcile import COLUMNS, FULL_INTERVAL, Inbox, Reconciler
 
@@ -100,6 +100,11 @@ class NbRealizer:
         balancer (None: back to plain weights). Not stored: it follows the
         live statistics and is written to the NB only when the list changes."""
         if self._inbox.steer(lb_id, steering):
+            self._loop.wake()
+
+    def set_probe_ports(self, ports: Iterable[ProbePortRow]) -> None:
+        """The whole desired set of health workers' probe ports."""
+        if self._inbox.set_probe_ports(ports):
             self._loop.wake()
 
     def wait_synced(self, timeout: float) -> bool:

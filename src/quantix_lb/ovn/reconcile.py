@@ -31,8 +31,9 @@ from quantix_lb import model
 from quantix_lb.ovn import commands as cmd
 from quantix_lb.ovn import topology as topo
 from quantix_lb.ovn import translate
-from quantix_lb.ovn.contract import FullPass, Realized, Steering, Topology
+from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
 from quantix_lb.ovn.index import OwnedRows, attached
+from quantix_lb.ovn.probeports import by_name, probe_port_commands
 
 log = structlog.get_logger(__name__)
 # What one load balancer (or network) needs: its key, its commands, its outcome once committed.
@@ -46,7 +47,7 @@ RETRY_DELAY = 0.2
 COLUMNS = {
     "Load_Balancer": list(cmd.LB_COLUMNS),
     "Logical_Switch": ["name", "ports", "load_balancer", "other_config", "external_ids"],
-    "Logical_Switch_Port": ["name", "type", "options", "addresses"],
+    "Logical_Switch_Port": ["name", "type", "options", "addresses", "port_security", "external_ids"],
     "Logical_Router": ["name", "ports", "load_balancer"],
     "Logical_Router_Port": ["name", "networks"],
 }
@@ -62,6 +63,7 @@ class Inbox:
         self._lock = threading.Lock()
         self._lbs: dict[str, model.LoadBalancer | None] = {}  # None: forget it
         self._steering: dict[str, Steering | None] = {}
+        self._probe_ports: tuple[ProbePortRow, ...] | None = None  # None: no news
 
     def post(self, items: Iterable[tuple[str, model.LoadBalancer | None]]) -> bool:
         """Whether the taker needs a wake-up: one per inbox not yet taken is enough."""
@@ -75,6 +77,17 @@ class Inbox:
             wake = not self._lbs and not self._steering
             self._steering[lb_id] = steering
         return wake
+
+    def set_probe_ports(self, ports: Iterable[ProbePortRow]) -> bool:
+        with self._lock:
+            wake = not self._lbs and not self._steering and self._probe_ports is None
+            self._probe_ports = tuple(ports)
+        return wake
+
+    def take_probe_ports(self) -> tuple[ProbePortRow, ...] | None:
+        with self._lock:
+            ports, self._probe_ports = self._probe_ports, None
+        return ports
 
     def take(self) -> tuple[dict[str, model.LoadBalancer | None], dict[str, Steering | None]]:
         with self._lock:
@@ -265,6 +278,10 @@ class Reconciler:
         self._reports: list[Realized] = []  # not yet handed to on_realized
         self._topology_dirty = True
         self._retry_at = 0.0
+        # None until the control plane names the probe ports: until then the NB's
+        # are left alone (a restart must not take the workers' ports away).
+        self._probe_ports: dict[str, ProbePortRow] | None = None
+        self._probe_dirty = False
 
     def pending(self) -> int:
         """Load balancers changed, drifted or left in the running full pass
@@ -282,9 +299,14 @@ class Reconciler:
         if synced and self._topology_dirty:
             self._refresh_topology(idl)
         self._take(*self._inbox.take())
+        ports = self._inbox.take_probe_ports()
+        if ports is not None:
+            self._probe_ports, self._probe_dirty = by_name(ports), True
         if not synced:
             return None  # until the replica is complete again
         now = time.monotonic()
+        if now >= self._retry_at and self._probe_dirty:
+            self._sync_probe_ports(idl)
         if now >= self._retry_at:
             if self.passes.begin(now, self.committer.commands):
                 self._sweep = set(self._desired) | set(self._index.by_lb)
@@ -292,7 +314,8 @@ class Reconciler:
                 self._step(idl)
             if not self._dirty and not self._sweep:
                 self.passes.caught_up(len(self._desired), self.committer.commands)
-        return max(self._retry_at, now) if self._dirty or self._sweep else self.passes.due
+        busy = self._dirty or self._sweep or self._probe_dirty
+        return max(self._retry_at, now) if busy else self.passes.due
 
     def notify(
         self,
@@ -350,10 +373,26 @@ class Reconciler:
         changed = {n for n in old.keys() | new.keys() if old.get(n) != new.get(n)}
         if changed or first:
             self._on_topology(self.topology)
+            self._probe_dirty = True  # a probe port dropped by hand, or its network appeared
         if changed:
             affected = {i for i, lb in self._desired.items() if lb.network_id in changed}
             self._dirty |= affected
             self._check_attach |= affected
+
+    def _sync_probe_ports(self, idl: ovs_idl.Idl) -> None:
+        self._probe_dirty = False
+        if self._probe_ports is None:
+            return
+        commands = probe_port_commands(idl, self._probe_ports, self.topology.networks)
+        if not commands:
+            return
+        status, error = self.committer.commit(idl, commands)
+        if status == "retry":
+            self._probe_dirty = True
+            self._retry_at = time.monotonic() + RETRY_DELAY
+        elif status == "error":
+            log.error("ovn.probe_ports_refused", error=error, ports=sorted(self._probe_ports))
+        self._topology_dirty = True  # the new ports' addresses are in use now
 
     # --- a step ---------------------------------------------------------------------------
 

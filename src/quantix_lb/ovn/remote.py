@@ -38,6 +38,8 @@ from quantix_lb.ovn.contract import (
     NbTransaction,
     Offer,
     Outcomes,
+    ProbePortRow,
+    ProbePorts,
     Realized,
     Status,
     Steer,
@@ -77,7 +79,10 @@ class RealizerProcess:
         self.log_format = log_format
         self.on_realized: Callable[[list[Realized]], None] = lambda outcomes: None
         self.topology = Topology()
+        # Called on the pipe's thread with each new topology snapshot.
+        self.on_topology: Callable[[Topology], None] = lambda topology: None
         self.last_full_pass: FullPass | None = None
+        self._probe_ports: tuple[ProbePortRow, ...] = ()
         self._child_pending = 0
         self._outbox: queue.SimpleQueue[Offer | Forget | Steer | object | None] = queue.SimpleQueue()
         self._offered: dict[str, model.LoadBalancer] = {}  # what each outcome refers to
@@ -117,6 +122,11 @@ class RealizerProcess:
             else:
                 self._steering[lb_id] = steering
             self._outbox.put(Steer(lb_id, steering))
+
+    def set_probe_ports(self, ports: Iterable[ProbePortRow]) -> None:
+        with self._lock:
+            self._probe_ports = tuple(ports)
+            self._outbox.put(ProbePorts(self._probe_ports))
 
     def wait_synced(self, timeout: float) -> bool:
         """Whether the child has read the NB once (within `timeout` seconds)."""
@@ -186,7 +196,7 @@ class RealizerProcess:
 
     def _init(self) -> Init:
         with self._lock:
-            return Init(list(self._offered.values()), dict(self._steering))
+            return Init(list(self._offered.values()), dict(self._steering), self._probe_ports)
 
     def _send_loop(self) -> None:
         initialized: Connection | None = None  # the connection that had its Init
@@ -237,6 +247,7 @@ class RealizerProcess:
                 case TopologyChanged(topology):
                     self.topology = topology
                     self._synced.set()
+                    self.on_topology(topology)
                 case Status(pending, full_pass, transactions):
                     self._child_pending = pending
                     if full_pass is not None:
@@ -310,6 +321,7 @@ def _child(args: argparse.Namespace) -> int:
         raise TypeError(f"the first message must be Init, not {type(init).__name__}")
     for lb_id, s in init.steering.items():
         realizer.steer(lb_id, s)
+    realizer.set_probe_ports(init.probe_ports)
     realizer.start(init.load_balancers)
     stop = threading.Event()
 
@@ -336,6 +348,8 @@ def _child(args: argparse.Namespace) -> int:
                         realizer.forget(lb_ids)
                     case Steer(lb_id, steering):
                         realizer.steer(lb_id, steering)
+                    case ProbePorts(ports):
+                        realizer.set_probe_ports(ports)
     except (EOFError, OSError):
         pass  # the control plane is gone
     finally:

@@ -31,6 +31,7 @@ LB_ID_KEY = "quantix:lb-id"
 LISTENER_ID_KEY = "quantix:listener-id"
 PROJECT_ID_KEY = "quantix:project-id"
 NETWORK_ID_KEY = "quantix:network-id"
+PROBE_NODE_KEY = "quantix:probe-node"  # on a Logical_Switch_Port: a health worker's probe port
 SUBNET_ID_KEY = "quantix:subnet-id"  # on a Logical_Switch: the id of its other_config:subnet
 # On a Logical_Switch: the project that owns the network (PROJECT_ID_KEY), and the
 # projects an operator shares it with (comma-separated).
@@ -176,6 +177,9 @@ class Network:
     shared_with: frozenset[str] = frozenset()
     used_addresses: frozenset[str] = frozenset()
     owned: bool = False  # created by us (embedded mode)
+    # Where a probe port's address comes from: `subnet`, else a router port's network.
+    probe_subnet: str | None = None
+    probe_ports: tuple[tuple[str, str], ...] = ()  # our probe ports on it: (name, "MAC IP")
 
     @property
     def datapaths(self) -> frozenset[uuid.UUID]:

@@ -19,16 +19,24 @@ class FakeWorker:
     targets in `targets`. It says hello, then sends what it is given (`send`, `report`)
     and, every 0.3 s, a heartbeat, or the message `repeat` names."""
 
-    def __init__(self, addr: str, node_id: str, token: str | None = None, heartbeat: bool = True) -> None:
+    def __init__(
+        self,
+        addr: str,
+        node_id: str,
+        token: str | None = None,
+        heartbeat: bool = True,
+        probe_ports: bool = False,
+    ) -> None:
         self.channel = grpc.insecure_channel(addr)
         self.outgoing: queue.Queue[pb.SessionRequest | None] = queue.Queue()
         self.received: queue.Queue[pb.SessionResponse] = queue.Queue()
         self.targets: dict[str, pb.HealthTarget] = {}
+        self.probe_ports: dict[str, pb.ProbePort] | None = None  # network -> its port, once named
         self.error: grpc.RpcError | None = None
         self.heartbeat = heartbeat
         self.repeated: pb.SessionRequest | None = None
         self._stop = threading.Event()
-        self.outgoing.put(pb.SessionRequest(hello=pb.WorkerHello(node_id=node_id)))
+        self.outgoing.put(pb.SessionRequest(hello=pb.WorkerHello(node_id=node_id, probe_ports=probe_ports)))
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.call = pb_grpc.HealthWorkerServiceStub(self.channel).Session(self._requests(), metadata=metadata)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -57,6 +65,8 @@ class FakeWorker:
                         self.targets.pop(member_id, None)
                     for t in message.delta.upserts:
                         self.targets[t.member_id] = t
+                elif message.WhichOneof("message") == "probe_ports":
+                    self.probe_ports = {p.network_id: p for p in message.probe_ports.ports}
                 self.received.put(message)
         except grpc.RpcError as exc:
             self.error = exc

@@ -20,12 +20,14 @@ class SessionRequest(_message.Message):
     def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., transitions: _Optional[_Union[HealthTransitions, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., stats: _Optional[_Union[StatsReport, _Mapping]] = ...) -> None: ...
 
 class WorkerHello(_message.Message):
-    __slots__ = ("node_id", "capacity")
+    __slots__ = ("node_id", "capacity", "probe_ports")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    PROBE_PORTS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     capacity: int
-    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ...) -> None: ...
+    probe_ports: bool
+    def __init__(self, node_id: _Optional[str] = ..., capacity: _Optional[int] = ..., probe_ports: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("targets",)
@@ -40,24 +42,48 @@ class HealthTransitions(_message.Message):
     def __init__(self, transitions: _Optional[_Iterable[_Union[HealthTransition, _Mapping]]] = ...) -> None: ...
 
 class HealthTransition(_message.Message):
-    __slots__ = ("member_id", "healthy", "reason")
+    __slots__ = ("member_id", "healthy", "reason", "unchecked")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UNCHECKED_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     healthy: bool
     reason: str
-    def __init__(self, member_id: _Optional[str] = ..., healthy: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    unchecked: bool
+    def __init__(self, member_id: _Optional[str] = ..., healthy: _Optional[bool] = ..., reason: _Optional[str] = ..., unchecked: _Optional[bool] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("snapshot", "delta", "stats_frontends")
+    __slots__ = ("snapshot", "delta", "stats_frontends", "probe_ports")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     STATS_FRONTENDS_FIELD_NUMBER: _ClassVar[int]
+    PROBE_PORTS_FIELD_NUMBER: _ClassVar[int]
     snapshot: TargetSnapshot
     delta: TargetDelta
     stats_frontends: StatsFrontends
-    def __init__(self, snapshot: _Optional[_Union[TargetSnapshot, _Mapping]] = ..., delta: _Optional[_Union[TargetDelta, _Mapping]] = ..., stats_frontends: _Optional[_Union[StatsFrontends, _Mapping]] = ...) -> None: ...
+    probe_ports: ProbePorts
+    def __init__(self, snapshot: _Optional[_Union[TargetSnapshot, _Mapping]] = ..., delta: _Optional[_Union[TargetDelta, _Mapping]] = ..., stats_frontends: _Optional[_Union[StatsFrontends, _Mapping]] = ..., probe_ports: _Optional[_Union[ProbePorts, _Mapping]] = ...) -> None: ...
+
+class ProbePorts(_message.Message):
+    __slots__ = ("ports",)
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    ports: _containers.RepeatedCompositeFieldContainer[ProbePort]
+    def __init__(self, ports: _Optional[_Iterable[_Union[ProbePort, _Mapping]]] = ...) -> None: ...
+
+class ProbePort(_message.Message):
+    __slots__ = ("network_id", "name", "mac", "ip_cidr", "error")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    IP_CIDR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    name: str
+    mac: str
+    ip_cidr: str
+    error: str
+    def __init__(self, network_id: _Optional[str] = ..., name: _Optional[str] = ..., mac: _Optional[str] = ..., ip_cidr: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class TargetSnapshot(_message.Message):
     __slots__ = ("targets", "heartbeat_interval")
@@ -76,18 +102,22 @@ class TargetDelta(_message.Message):
     def __init__(self, upserts: _Optional[_Iterable[_Union[HealthTarget, _Mapping]]] = ..., removals: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HealthTarget(_message.Message):
-    __slots__ = ("member_id", "address", "port", "probe", "last_healthy")
+    __slots__ = ("member_id", "address", "port", "probe", "last_healthy", "project_id", "network_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     PROBE_FIELD_NUMBER: _ClassVar[int]
     LAST_HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     address: str
     port: int
     probe: Probe
     last_healthy: bool
-    def __init__(self, member_id: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., probe: _Optional[_Union[Probe, _Mapping]] = ..., last_healthy: _Optional[bool] = ...) -> None: ...
+    project_id: str
+    network_id: str
+    def __init__(self, member_id: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., probe: _Optional[_Union[Probe, _Mapping]] = ..., last_healthy: _Optional[bool] = ..., project_id: _Optional[str] = ..., network_id: _Optional[str] = ...) -> None: ...
 
 class Probe(_message.Message):
     __slots__ = ("type", "delay", "timeout", "max_retries", "healthy_threshold", "http_method", "url_path", "expected_codes", "domain_name", "tls_verify")
