@@ -32,7 +32,7 @@ from starlette.routing import Mount
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix.lb.v1 import health_worker_pb2 as worker_pb
 from quantix_lb import metrics
-from quantix_lb.api import connect, rest
+from quantix_lb.api import connect, rest, web
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import TENANT_ROLES, WORKER_ROLES, Authenticator, Principal
@@ -126,6 +126,7 @@ def http_app(
             rest.healthz_route(health),
             rest.readyz_route(readiness),
             Mount(connect_app.path, app=connect_app),
+            *web.routes(),  # the dashboard, after every API path
         ],
         middleware=[
             Middleware(
