@@ -32,7 +32,8 @@ and at the end of the LEAST_CONNECTIONS phase the stats API's per-member connect
         [--long-min 40] [--long-max 80] [--short 0.2] [--warmup 10] [--seed 1] [--trace]
 
 Takes about 3 minutes with the defaults. OVS 3.1's userspace conntrack (the test datapath) can
-abort ovs-vswitchd under heavy churn; the script checks that it survived each phase.
+abort ovs-vswitchd (README, "Connection storms and OVS 3.1's userspace datapath"); the script
+checks that it survived each phase and, if not, reports its log line and stops there.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ class Phase:
     generator: dict = field(default_factory=dict)  # its last progress line
     ready: dict = field(default_factory=dict)
     accuracy: dict | None = None
-    vswitchd_died: bool = False
+    datapath_death: ovn_testbed.DatapathDied | None = None  # the data path died during the phase
 
     def used(self, warmup: float) -> list[Sample]:
         return [s for s in self.samples if s.t >= warmup and s.mean >= 1]
@@ -285,7 +286,6 @@ class Bench:
                 return bool(b.run("ss", "-Hltn", f"sport = :{PORT}").stdout.strip())
 
             ovn_testbed.wait_until(listening, 10, message=f"hold server on {b.name}")
-        self.vswitchd = int((self.stack.rundir / "ovs-vswitchd.pid").read_text())
 
         self.server = Server(self.work / "data", ["--ovn-nb", self.stack.nb_remote, "--no-local-worker"])
         self.server.start()
@@ -438,7 +438,7 @@ class Bench:
         self.generator = None
         phase.counters = {k: counters1[k] - counters0[k] for k in counters0}
         phase.cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
-        phase.vswitchd_died = not ovn_testbed.pid_alive(self.vswitchd)
+        phase.datapath_death = self.stack.datapath_death()
         print(f"{name}: {len(phase.samples)} samples, generator {phase.generator}", file=sys.stderr)
         return phase
 
@@ -533,8 +533,10 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
     for p in phases:
         if p.generator.get("first_errors"):
             print(f"{p.name} first errors: {p.generator['first_errors']}")
-        if p.vswitchd_died:
-            print(f"{p.name}: ovs-vswitchd DIED during the phase (OVS 3.1 userspace conntrack abort?)")
+        died = p.datapath_death
+        if died is not None:
+            what = " (the OVS 3.1 conntrack crash)" if died.conntrack_crash else ""
+            print(f"{p.name}: {died.daemon} DIED during the phase{what}: {died.reason}")
 
     lc_mean, dp_mean = means.get("LEAST_CONNECTIONS"), means.get("dp_hash")
     fmt = lambda v: f"{v:.3f}" if v is not None else "n/a"  # noqa: E731
@@ -560,21 +562,26 @@ def main() -> int:
 
     bench = Bench(args)
     phases: list[Phase] = []
+    died: ovn_testbed.DatapathDied | None = None
     try:
         bench.start()
         for name, vip in (("dp_hash", DP_HASH_VIP), ("LEAST_CONNECTIONS", LC_VIP)):
             phases.append(bench.run_phase(name, vip))
-            if phases[-1].vswitchd_died:
-                print("ovs-vswitchd died:\n" + bench.stack.log_tails(10), file=sys.stderr)
+            died = phases[-1].datapath_death
+            if died is not None:
                 break
+    except ovn_testbed.DatapathDied as exc:  # noticed by a wait: what was measured still counts
+        died = exc
     except Exception:
         if bench.server is not None:
             print("".join(bench.server.log_lines[-20:]), file=sys.stderr)
         raise
     finally:
         bench.stop()
+    if died is not None:
+        print(f"bench_lc: the data path died, the run stops here:\n{died}", file=sys.stderr)
     report(phases, args)
-    return 0
+    return 0 if died is None else 1
 
 
 if __name__ == "__main__":

@@ -199,11 +199,17 @@ def bench_synthetic(n: int, samples: int) -> list[Row]:
 # -- real data path -------------------------------------------------------------------------
 
 
-def read_json_lines(proc: subprocess.Popen[bytes], until: Callable[[dict], bool], timeout: float) -> dict:
+def read_json_lines(
+    proc: subprocess.Popen[bytes],
+    until: Callable[[dict], bool],
+    timeout: float,
+    stack: ovn_testbed.OvnStack | None = None,
+) -> dict:
     """JSON lines from proc's stdout until one satisfies `until` (or `timeout`).
 
     Lines are read on a thread: select() on a buffered pipe misses lines already
-    in the buffer (the last one would wait out the timeout)."""
+    in the buffer (the last one would wait out the timeout). With `stack`, a dead
+    data path ends the wait at once (DatapathDied, with ovs-vswitchd's log line)."""
     assert proc.stdout is not None
     stdout = proc.stdout
     lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
@@ -211,10 +217,12 @@ def read_json_lines(proc: subprocess.Popen[bytes], until: Callable[[dict], bool]
     deadline = time.monotonic() + timeout
     last: dict = {}
     while (left := deadline - time.monotonic()) > 0:
+        if stack is not None:
+            stack.check_datapath()
         try:
-            raw = lines.get(timeout=left)
+            raw = lines.get(timeout=min(left, 1.0))
         except queue.Empty:
-            break
+            continue
         last = json.loads(raw)
         print(f"  client: {last}", flush=True)
         if until(last):
@@ -250,9 +258,13 @@ def bench_real(n: int, samples: int, concurrency: int) -> tuple[list[Row], dict[
             sys.executable, "-c", _CLIENT, VIP, str(VIP_PORT), str(n), str(concurrency),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        notes["client"] = read_json_lines(client_proc, lambda m: "done" in m, timeout=max(120.0, n / 20))
-        if not ovn_testbed.pid_alive(vswitchd):
-            notes["vswitchd"] = "ovs-vswitchd died while connections were opened:\n" + stack.log_tails(5)
+        try:
+            notes["client"] = read_json_lines(
+                client_proc, lambda m: "done" in m, timeout=max(120.0, n / 20), stack=stack
+            )
+            stack.check_datapath()
+        except ovn_testbed.DatapathDied as exc:
+            notes["data path"] = f"died while connections were opened:\n{exc}"
             return [], notes
 
         parser, cold_tracker, warm_tracker = ConntrackParser(), ConntrackTracker(), ConntrackTracker()
@@ -267,7 +279,14 @@ def bench_real(n: int, samples: int, concurrency: int) -> tuple[list[Row], dict[
         busy_from = cpu_seconds(vswitchd) * 1000
         for i in range(samples + 1):
             tick = time.monotonic()
-            read_ms, text = cpu_ms(read_conntrack, stack.rundir)
+            try:
+                read_ms, text = cpu_ms(read_conntrack, stack.rundir)
+            except Exception:  # OvsUnavailable, or a timeout: a dead vswitchd explains either
+                died = stack.datapath_death()
+                if died is None:
+                    raise
+                notes["data path"] = f"died while sampling:\n{died}"
+                return [], notes
             read_wall = (time.monotonic() - tick) * 1000
             cold_ms, cold = cpu_ms(parse_conntrack, text)
             cold_track_ms, _ = cpu_ms(cold_tracker.sample, cold, FRONTENDS, float(i))

@@ -559,8 +559,8 @@ def test_serve_and_health_worker_keep_their_options() -> None:
         "--allow-local-addresses", "--probe-from-host",
     }  # fmt: skip
     assert options("health-worker") == {
-        "--control-plane", "--node-id", "--token-file", "--capacity", "--project-budget", "--ovs-rundir", "--probe-from-host",
-        "--no-stats", "--tls-ca", "--tls-cert", "--tls-key",
+        "--control-plane", "--node-id", "--token-file", "--capacity", "--project-budget", "--ovs-rundir",
+        "--probe-from-host", "--no-stats", "--tls-ca", "--tls-cert", "--tls-key",
     }  # fmt: skip
     assert {opt for p in root.params for opt in p.opts} >= {"--log-format", "--log-level", "--version"}
     # A usage error of serve exits 2, as before.

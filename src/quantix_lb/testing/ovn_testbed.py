@@ -12,6 +12,12 @@ ovs-vswitchd and ovn-controller run inside a namespace of their own
 when two stacks run at once.  The host-side veth ends live there too, so a
 stack leaves no network footprint outside its own namespaces.
 
+A dead data path is reported, not waited out: when ovs-vswitchd or
+ovn-controller dies (OVS 3.1's userspace conntrack aborts on an assertion
+under some traffic, see the README), ``wait_until`` and the stack's own helpers
+raise ``DatapathDied`` with the daemon's last fatal log line at once instead of
+timing out.
+
 ``scripts/sandbox`` (as root) runs a demo topology on it: a switch, a router,
 a client and HTTP backends, with quantix-lb in front of them.
 """
@@ -31,19 +37,25 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 __all__ = [
+    "DATAPATH_DAEMONS",
     "CommandError",
+    "DatapathDied",
     "Host",
     "HttpResult",
     "OvnStack",
     "OvnTestbedError",
+    "fatal_log_lines",
+    "is_ovs_conntrack_crash",
     "missing_prerequisites",
     "pid_alive",
     "wait_until",
@@ -71,9 +83,112 @@ _UNIX_PATH_MAX = 100  # sun_path is 108 bytes; leave room for "<name>.<pid>.ctl"
 
 T = TypeVar("T")
 
+# The daemons that carry packets: while either is gone, nothing crosses the topology.
+DATAPATH_DAEMONS = ("ovs-vswitchd", "ovn-controller")
+
+# OVS 3.1's userspace conntrack abort (fixed upstream by "conntrack: Remove nat_conn
+# introducing key directionality", first in 3.1.3 / 3.3.0; see the README).
+_OVS_CONNTRACK_CRASH = re.compile(
+    r"conntrack\.c:\d+: assertion conn->conn_type == CT_CONN_TYPE_DEFAULT failed"
+)
+# vlog's level field; EMER is what ovs_assert()/ovs_abort() log just before abort().
+_FATAL_LINE = re.compile(r"\|EMER\||\|fatal_signal\|.*terminating with signal|detected, backtrace")
+_LOG_TAIL_BYTES = 64 * 1024
+
+# Stacks started in this process, for waits that do not name one (see wait_until).
+_LIVE_STACKS: weakref.WeakSet[OvnStack] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
 
 class OvnTestbedError(RuntimeError):
     """The testbed could not do what was asked (message includes the why)."""
+
+
+class DatapathDied(OvnTestbedError):
+    """ovs-vswitchd or ovn-controller of a stack is gone; the message carries the
+    daemon's last fatal log line (or, when it logged none, its last line)."""
+
+    def __init__(
+        self,
+        daemon: str,
+        pid: int,
+        stack_prefix: str,
+        log_path: Path | None,
+        log_lines: Sequence[str],
+        *,
+        fatal: bool,
+        during: str | None = None,
+    ) -> None:
+        self.daemon = daemon
+        self.pid = pid
+        self.stack_prefix = stack_prefix
+        self.log_path = log_path
+        self.log_lines = list(log_lines)
+        self.fatal = fatal
+        self.during = during
+        super().__init__(self._describe())
+
+    @property
+    def conntrack_crash(self) -> bool:
+        """True when the log shows OVS 3.1's userspace conntrack assertion."""
+        return self.daemon == "ovs-vswitchd" and any(is_ovs_conntrack_crash(x) for x in self.log_lines)
+
+    @property
+    def reason(self) -> str:
+        """One line: the fatal log line, else what is known."""
+        if self.log_lines:
+            return self.log_lines[-1]
+        return f"{self.daemon} (pid {self.pid}) died and left no log"
+
+    def _describe(self) -> str:
+        head = f"{self.daemon} (pid {self.pid}) of OVN testbed {self.stack_prefix} died: data path down"
+        where = self.log_path.name if self.log_path is not None else "its log"
+        if self.log_lines and self.fatal:
+            body = f"last fatal lines of {where}:"
+        elif self.log_lines:
+            body = f"{where} has no fatal line (killed by a signal?); it ends with:"
+        else:
+            body = f"{where} is empty or unreadable"
+        text = head + "\n" + body + "".join(f"\n  {line}" for line in self.log_lines)
+        if self.conntrack_crash:
+            text += (
+                "\nThis is OVS 3.1's userspace conntrack abort (fixed in OVS 3.1.3 and 3.3.0): see the"
+                ' README, "Connection storms and OVS 3.1\'s userspace datapath".'
+            )
+        if self.during:
+            text += f"\n(noticed when {self.during})"
+        return text
+
+    def noticed_when(self, during: str) -> DatapathDied:
+        """The same death, noticed by something that failed because of it."""
+        return DatapathDied(
+            self.daemon, self.pid, self.stack_prefix, self.log_path, self.log_lines,
+            fatal=self.fatal, during=during,
+        )  # fmt: skip
+
+
+def fatal_log_lines(text: str, limit: int = 3) -> list[str]:
+    """The last ``limit`` fatal lines of an OVS/OVN daemon log (EMER, i.e. a failed
+    assertion or abort, or the fatal-signal handler's lines); [] when there are none."""
+    fatal = [line.rstrip() for line in text.splitlines() if _FATAL_LINE.search(line)]
+    return fatal[-limit:]
+
+
+def is_ovs_conntrack_crash(text: str) -> bool:
+    """True if ``text`` holds OVS 3.1's userspace conntrack assertion failure."""
+    return _OVS_CONNTRACK_CRASH.search(text) is not None
+
+
+def _read_log_tail(path: Path) -> str:
+    """The end of a log file (the daemon's last words are at the end; logs can be large)."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - _LOG_TAIL_BYTES)
+        f.seek(start)
+        data = f.read()
+    if start:  # drop the partial first line
+        data = data.partition(b"\n")[2]
+    return data.decode(errors="replace")
 
 
 class CommandError(OvnTestbedError):
@@ -117,11 +232,19 @@ def wait_until(
     interval: float = 0.05,
     message: str = "condition",
     retry_on: tuple[type[BaseException], ...] = (OSError, subprocess.SubprocessError),
+    *,
+    stack: OvnStack | Literal[False] | None = None,
 ) -> T:
     """Poll ``predicate`` until it returns something truthy; return that.
 
     Exceptions in ``retry_on`` count as "not yet" (daemons refuse connections
     while starting; the last one is reported on timeout); others propagate.
+
+    While it waits, the data path is watched: if ovs-vswitchd or ovn-controller
+    has died, it raises ``DatapathDied`` (with the daemon's fatal log line) at
+    once instead of waiting out ``timeout``. ``stack`` says whose: a stack, every
+    stack started in this process (None, the default), or none (False: for waits
+    that must outlive a dead data path, such as cleanup).
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -133,11 +256,26 @@ def wait_until(
         else:
             if result:
                 return result
+        _check_datapaths(stack, f"waiting for {message}")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             detail = f" (last error: {last_error})" if last_error else ""
             raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {message}{detail}")
         time.sleep(min(interval, remaining))
+
+
+def _check_datapaths(stack: OvnStack | Literal[False] | None, during: str) -> None:
+    if stack is False:
+        return
+    if stack is None:
+        with _LIVE_LOCK:
+            stacks = list(_LIVE_STACKS)
+    else:
+        stacks = [stack]
+    for each in stacks:
+        died = each.datapath_death()
+        if died is not None:
+            raise died.noticed_when(during)
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:
@@ -347,25 +485,36 @@ class Host:
         return self._stack._popen(self, list(cmd), **kwargs)
 
     def http_get(self, url: str, count: int = 1, timeout: float = 2.0) -> list[HttpResult]:
-        """Make ``count`` GET requests from inside the namespace, new connection each."""
-        proc = self.run(
-            sys.executable,
-            "-c",
-            _HTTP_CLIENT,
-            url,
-            str(count),
-            str(timeout),
-            timeout=count * (timeout + 1.0) + 10.0,
+        """Make ``count`` GET requests from inside the namespace, new connection each.
+
+        Failed requests are results; but if they failed because the data path died,
+        this raises ``DatapathDied`` instead."""
+        proc = self._client(
+            f"GET {url}", _HTTP_CLIENT, url, str(count), str(timeout), timeout=count * (timeout + 1.0) + 10.0
         )
-        return [HttpResult(status, body, error) for status, body, error in json.loads(proc.stdout)]
+        results = [HttpResult(status, body, error) for status, body, error in json.loads(proc.stdout)]
+        if not all(r.ok for r in results):
+            self._stack._raise_if_datapath_died(f"{self.name}: GET {url} failed")
+        return results
 
     def udp_request(self, host: str, port: int, count: int = 1, timeout: float = 1.0) -> list[UdpResult]:
-        """Send ``count`` datagrams from inside the namespace, each from a new port."""
-        proc = self.run(
-            sys.executable, "-c", _UDP_CLIENT, host, str(port), str(count), str(timeout),
+        """Send ``count`` datagrams from inside the namespace, each from a new port
+        (``DatapathDied`` if unanswered ones are explained by a dead data path)."""
+        proc = self._client(
+            f"UDP to {host}:{port}", _UDP_CLIENT, host, str(port), str(count), str(timeout),
             timeout=count * (timeout + 1.0) + 10.0,
         )  # fmt: skip
-        return [UdpResult(body, error) for body, error in json.loads(proc.stdout)]
+        results = [UdpResult(body, error) for body, error in json.loads(proc.stdout)]
+        if not all(r.ok for r in results):
+            self._stack._raise_if_datapath_died(f"{self.name}: UDP to {host}:{port} unanswered")
+        return results
+
+    def _client(self, what: str, script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        try:
+            return self.run(sys.executable, "-c", script, *args, timeout=timeout)
+        except CommandError:
+            self._stack._raise_if_datapath_died(f"{self.name}: {what} did not finish")
+            raise
 
 
 @dataclass(frozen=True)
@@ -449,6 +598,62 @@ class OvnStack:
     def namespaces(self) -> list[str]:
         return list(self._netns)
 
+    # ------------------------------------------------------------ the data path
+
+    def datapath_death(self) -> DatapathDied | None:
+        """``DatapathDied`` for the first data-path daemon (ovs-vswitchd, then
+        ovn-controller) that is no longer running, or None while both run (or the
+        stack is not running). Judged by the pids the stack tracks, never by name."""
+        if self._state != "started" or self._rundir is None:
+            return None
+        daemons = list(self._daemons)  # restart_nb() may edit the list meanwhile
+        for label in DATAPATH_DAEMONS:
+            for daemon in daemons:
+                if daemon.label == label and not daemon.alive():
+                    return self._death_of(daemon)
+        return None
+
+    def datapath_problem(self) -> str | None:
+        """None while ovs-vswitchd and ovn-controller run; else which one died and
+        its last fatal log lines (e.g. OVS 3.1's conntrack assertion)."""
+        died = self.datapath_death()
+        return None if died is None else str(died)
+
+    def check_datapath(self) -> None:
+        """Raise ``DatapathDied`` if ovs-vswitchd or ovn-controller has died."""
+        died = self.datapath_death()
+        if died is not None:
+            raise died
+
+    def wait_until(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 10.0,
+        interval: float = 0.05,
+        message: str = "condition",
+        retry_on: tuple[type[BaseException], ...] = (OSError, subprocess.SubprocessError),
+    ) -> T:
+        """``wait_until`` that fails at once with ``DatapathDied`` if this stack's
+        data path dies while it waits."""
+        return wait_until(predicate, timeout, interval, message, retry_on, stack=self)
+
+    def _death_of(self, daemon: _Tracked) -> DatapathDied:
+        log = self.rundir / f"{daemon.label}.log"
+        try:
+            text = _read_log_tail(log)
+        except OSError:
+            text = ""
+        lines = fatal_log_lines(text)
+        fatal = bool(lines)
+        if not lines:
+            lines = [line for line in text.splitlines() if line.strip()][-1:]
+        return DatapathDied(daemon.label, daemon.pid, self.prefix, log, lines, fatal=fatal)
+
+    def _raise_if_datapath_died(self, during: str) -> None:
+        died = self.datapath_death()
+        if died is not None:
+            raise died.noticed_when(during)
+
     def pids(self) -> dict[str, int]:
         """Every process this stack started and tracks, label -> pid."""
         out = {d.label: d.pid for d in self._daemons}
@@ -473,6 +678,8 @@ class OvnStack:
         if self._state != "new":
             raise OvnTestbedError(f"cannot start a stack that is {self._state}")
         self._state = "started"
+        with _LIVE_LOCK:
+            _LIVE_STACKS.add(self)
         t0 = time.monotonic()
         try:
             self._start()
@@ -549,6 +756,8 @@ class OvnStack:
             self._state = "stopped"
             return
         self._state = "stopped"
+        with _LIVE_LOCK:
+            _LIVE_STACKS.discard(self)
         atexit.unregister(self.stop)
         errors: list[str] = []
 
@@ -706,6 +915,7 @@ class OvnStack:
                     grace,
                     interval=0.02,
                     message="processes to exit",
+                    stack=False,  # stopping a stack whose data path died is normal
                 )
                 return
             except TimeoutError:
@@ -740,6 +950,7 @@ class OvnStack:
                     lambda: not any(pid_alive(p) for p in strays),
                     3.0,
                     message="strays to exit",
+                    stack=False,
                 )
                 break
             except TimeoutError:
@@ -748,13 +959,22 @@ class OvnStack:
 
     # ------------------------------------------------------------ CLI helpers
 
+    def _tool(self, cmd: Sequence[str]) -> str:
+        """An OVS/OVN tool; its failure is explained by a dead data path when there is one."""
+        try:
+            return self._cmd(cmd)
+        except CommandError as exc:
+            self._raise_if_datapath_died(f"`{shlex.join(exc.cmd)}` failed")
+            raise
+
     def _dbctl(self, tool: str, remote: str, args: Sequence[str]) -> str:
         # --timeout bounds waits inside the tool (--wait=hv, wait-until).
         timeout = f"--timeout={int(self.timeout)}"
-        return self._cmd([tool, f"--db={remote}", timeout, *args])
+        return self._tool([tool, f"--db={remote}", timeout, *args])
 
     def nbctl(self, *args: str) -> str:
-        """ovn-nbctl against the private NB; returns stdout, raises CommandError."""
+        """ovn-nbctl against the private NB; returns stdout, raises CommandError
+        (DatapathDied when a dead ovs-vswitchd/ovn-controller explains the failure)."""
         return self._dbctl("ovn-nbctl", self.nb_remote, args)
 
     def sbctl(self, *args: str) -> str:
@@ -767,7 +987,7 @@ class OvnStack:
 
     def ovs_ofctl(self, *args: str) -> str:
         """ovs-ofctl; a bridge name resolves to <rundir>/<bridge>.mgmt via OVS_RUNDIR."""
-        return self._cmd(["ovs-ofctl", *args])
+        return self._tool(["ovs-ofctl", *args])
 
     def ovs_appctl(self, target: str, *args: str) -> str:
         """ovs-appctl; target is a daemon name, "nb"/"sb"/"conf", or a .ctl path."""
@@ -778,7 +998,7 @@ class OvnStack:
         }.get(target)
         resolved = str(self.rundir / ctl) if ctl else target
         # Daemon names resolve through <OVS_RUNDIR>/<name>.pid -> <name>.<pid>.ctl.
-        return self._cmd(["ovs-appctl", f"--timeout={int(self.timeout)}", "-t", resolved, *args])
+        return self._tool(["ovs-appctl", f"--timeout={int(self.timeout)}", "-t", resolved, *args])
 
     def log_tails(self, lines: int = 15) -> str:
         """Last lines of every daemon log, for failure messages."""
@@ -917,7 +1137,7 @@ class OvnStack:
             out = host.run("ss", "-Hlun", f"sport = :{port}", check=False).stdout
             return bool(out.strip())
 
-        wait_until(bound, 10.0, interval=0.02, message=f"UDP server on {host.name}:{port}")
+        self.wait_until(bound, 10.0, interval=0.02, message=f"UDP server on {host.name}:{port}")
         return proc
 
     def restart_nb(self, down_seconds: float = 0.0) -> None:
@@ -960,7 +1180,7 @@ class OvnStack:
 
         what = f"HTTP server on {host.name}:{port}"
         try:
-            wait_until(ready, timeout, interval=0.02, message=what)
+            self.wait_until(ready, timeout, interval=0.02, message=what)
         except TimeoutError as exc:
             raise OvnTestbedError(f"{exc}\n{self.log_tails()}") from exc
         return proc
