@@ -48,6 +48,7 @@ from bench_health import server as accepting_server
 
 from quantix_lb.health.checks import ProbeResult, Target
 from quantix_lb.health.scheduler import BACKOFF_STEPS, PROJECT_BUDGET, Prober
+from quantix_lb.testing import free_ports
 
 QUIET_DELAY, QUIET_TIMEOUT, QUIET_RETRIES, QUIET_THRESHOLD = 0.2, 0.1, 2, 2
 GREEDY_DELAY, GREEDY_TIMEOUT = 0.1, 0.1
@@ -144,18 +145,6 @@ class QuietBackend:
         if self.proc.returncode is None:
             self.proc.terminate()
             await self.proc.wait()
-
-
-def closed_ports(n: int) -> list[int]:
-    """Loopback ports nothing listens on (bound, then closed): a connect is refused."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 # -- one scenario -------------------------------------------------------------------------------
@@ -314,7 +303,7 @@ async def bench(args: argparse.Namespace) -> list[Result]:
     rows: list[Result] = []
     try:
         with accepting_server("tcp", 200) as (accepting, _):
-            refusing = closed_ports(200)
+            refusing = free_ports(200)
             runs = [
                 ("quiet alone", [], 0, args.budget),
                 (f"+ greedy accepting, budget {args.budget:g}/s", accepting, args.greedy, args.budget),

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import Server
-from quantix_lb.testing import ovn_testbed
+from quantix_lb.testing import free_ports, ovn_testbed
 
 SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
 pytestmark = pytest.mark.skipif(
@@ -29,7 +29,7 @@ class Cluster:
         self.size = size
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         # Raft peers talk over loopback TCP; clients use the unix sockets.
-        self.raft = [f"tcp:127.0.0.1:{p}" for p in _free_ports(size)]
+        self.raft = [f"tcp:127.0.0.1:{p}" for p in free_ports(size)]
 
     def sock(self, i: int) -> Path:
         return self.dir / f"nb{i}.sock"
@@ -105,19 +105,6 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import {
   Violations,
 } from "../form";
 import { client, messageOf, type Violation, violationsOf } from "../transport";
-import { ListenerEditor, PoolEditor } from "./Editors";
+import { DraftList, ListenerEditor, PoolEditor } from "./Editors";
 
 export function CreateForm({
   projects,
@@ -126,41 +126,26 @@ export function CreateForm({
         </div>
 
         <h3>Listeners</h3>
-        {listeners.map((l, i) => (
-          <ListenerEditor
-            key={i}
-            value={l}
-            path={`spec.listeners[${i}]`}
-            pools={poolNames}
-            onChange={(next) => setListeners(listeners.map((old, k) => (k === i ? next : old)))}
-            onRemove={listeners.length > 1 ? () => setListeners(listeners.filter((_, k) => k !== i)) : undefined}
-          />
-        ))}
-        <button
-          type="button"
-          className="link"
-          onClick={() => setListeners([...listeners, newListener(pools[0]?.name ?? "")])}
-        >
-          + listener
-        </button>
+        <DraftList
+          drafts={listeners}
+          onChange={setListeners}
+          path="spec.listeners"
+          noun="listener"
+          fresh={() => newListener(pools[0]?.name ?? "")}
+          keep={1}
+          editor={(props) => <ListenerEditor {...props} pools={poolNames} />}
+        />
 
         <h3>Pools</h3>
-        {pools.map((p, i) => (
-          <PoolEditor
-            key={i}
-            value={p}
-            path={`spec.pools[${i}]`}
-            onChange={(next) => setPools(pools.map((old, k) => (k === i ? next : old)))}
-            onRemove={pools.length > 1 ? () => setPools(pools.filter((_, k) => k !== i)) : undefined}
-          />
-        ))}
-        <button
-          type="button"
-          className="link"
-          onClick={() => setPools([...pools, newPool(`pool-${pools.length + 1}`)])}
-        >
-          + pool
-        </button>
+        <DraftList
+          drafts={pools}
+          onChange={setPools}
+          path="spec.pools"
+          noun="pool"
+          fresh={() => newPool(`pool-${pools.length + 1}`)}
+          keep={1}
+          editor={(props) => <PoolEditor {...props} />}
+        />
       </Violations>
       <div className="actions">
         <button type="submit" className="primary" data-testid="create-submit" disabled={createLb.isPending}>

@@ -1,25 +1,15 @@
 // One load balancer: its listeners, pools and members with their health, live
 // statistics, and every change the API offers on them.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Listener, LoadBalancer, Pool, PoolMember } from "@quantix-lb/client/network";
+import type { LoadBalancer, Pool, PoolMember } from "@quantix-lb/client/network";
 import { type FormEvent, type ReactNode, useState } from "react";
 
 import { type Sample, type StatsSeries, useDeleteLoadBalancer, useLbMutation, useStats } from "../api";
 import { algorithmName, figure, isHealthy, monitorTypeName, persistenceName, phaseName, protocolName } from "../format";
-import {
-  Builder,
-  type ListenerDraft,
-  type MemberDraft,
-  newListener,
-  newMember,
-  newPool,
-  type PoolDraft,
-  ViolationList,
-  Violations,
-} from "../form";
+import { Builder, newListener, newMember, newPool, ViolationList, Violations } from "../form";
 import { client, messageOf, type Violation, violationsOf } from "../transport";
 import { Badge } from "./Badge";
-import { ListenerEditor, MemberEditor, PoolEditor } from "./Editors";
+import { type EditorProps, ListenerEditor, MemberEditor, PoolEditor } from "./Editors";
 import { Sparkline, StatsPanel } from "./StatsPlot";
 
 /** A change to the load balancer with its own error display. */
@@ -208,26 +198,34 @@ export function Detail({
       {pools.map((pool) => (
         <PoolSection key={pool.id} lb={lb} pool={pool} series={stats.data} now={now} readOnly={deleted} />
       ))}
-      {!deleted && <AddPool lb={lb} />}
+      {!deleted && (
+        <section className="panel">
+          <AddPart
+            noun="pool"
+            initial={() => newPool(`pool-${pools.length + 1}`)}
+            editor={(props) => <PoolEditor {...props} />}
+            build={(b, draft, path) => b.pool(draft, path)}
+            send={(pool) => client.addPool({ loadBalancerId: lb.id, pool })}
+          />
+        </section>
+      )}
     </div>
   );
 }
 
-function Listeners({
-  lb,
-  series,
-  now,
-  poolName,
-  readOnly,
-}: {
+/** What each section below the head is drawn from. */
+interface SectionProps {
   lb: LoadBalancer;
   series: StatsSeries | undefined;
   now: number;
-  poolName: (id: string) => string;
+  /** A deleted load balancer: shown, no longer changed. */
   readOnly: boolean;
-}) {
+}
+
+function Listeners({ lb, series, now, poolName, readOnly }: SectionProps & { poolName: (id: string) => string }) {
   const remove = useChange((listenerId: string) => client.removeListener({ loadBalancerId: lb.id, listenerId }));
   const listeners = lb.spec?.listeners ?? [];
+  const pools = lb.spec?.pools ?? [];
   const byId = new Map((series?.latest.listenerStats ?? []).map((s) => [s.listenerId, s]));
   return (
     <section className="panel">
@@ -283,7 +281,15 @@ function Listeners({
           })}
         </tbody>
       </table>
-      {!readOnly && <AddListener lb={lb} />}
+      {!readOnly && (
+        <AddPart
+          noun="listener"
+          initial={() => newListener(pools.length === 1 ? pools[0].id : "")}
+          editor={(props) => <ListenerEditor {...props} pools={pools.map((p) => [p.id, p.name || p.id])} />}
+          build={(b, draft, path) => b.listener(draft, path)}
+          send={(listener) => client.addListener({ loadBalancerId: lb.id, listener })}
+        />
+      )}
     </section>
   );
 }
@@ -326,39 +332,44 @@ function Collapsible({
   );
 }
 
-function AddListener({ lb }: { lb: LoadBalancer }) {
-  const pools = lb.spec?.pools ?? [];
+/** What adding one listener, pool or member takes: a fresh draft, its editor, the
+ * message built from it (at path `noun`, as the server names its fields) and the call. */
+interface AddProps<D, T> {
+  noun: "listener" | "pool" | "member";
+  initial: () => D;
+  editor: (props: EditorProps<D>) => ReactNode;
+  build: (b: Builder, draft: D, path: string) => T;
+  send: (part: T) => Promise<LoadBalancer>;
+}
+
+/** "+ noun", opening a form that adds one; closing it forgets the draft. */
+function AddPart<D, T>(props: AddProps<D, T>) {
   return (
-    <Collapsible label="listener" testid="add-listener">
-      {(close) => <AddListenerForm lb={lb} pools={pools} close={close} />}
+    <Collapsible label={props.noun} testid={`add-${props.noun}`}>
+      {(close) => <AddForm {...props} close={close} />}
     </Collapsible>
   );
 }
 
-function AddListenerForm({ lb, pools, close }: { lb: LoadBalancer; pools: Pool[]; close: () => void }) {
-  const [draft, setDraft] = useState<ListenerDraft>(newListener(pools.length === 1 ? pools[0].id : ""));
-  const add = useChange((listener: Listener) => client.addListener({ loadBalancerId: lb.id, listener }));
+function AddForm<D, T>({ noun, initial, editor, build, send, close }: AddProps<D, T> & { close: () => void }) {
+  const [draft, setDraft] = useState<D>(initial);
+  const add = useChange(send);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const b = new Builder();
-    const listener = b.listener(draft, "listener");
+    const part = build(b, draft, noun);
     if (b.violations.length) return add.fail(b.violations);
-    add.run(listener, close);
+    add.run(part, close);
   };
   return (
     <form onSubmit={submit} noValidate>
       <Violations of={add.violations}>
         <Problems error={add.error} violations={add.violations} />
-        <ListenerEditor
-          value={draft}
-          onChange={setDraft}
-          path="listener"
-          pools={pools.map((p) => [p.id, p.name || p.id])}
-        />
+        {editor({ value: draft, onChange: setDraft, path: noun })}
       </Violations>
       <div className="actions">
-        <button type="submit" className="primary" data-testid="add-listener-submit" disabled={add.pending}>
-          Add listener
+        <button type="submit" className="primary" data-testid={`add-${noun}-submit`} disabled={add.pending}>
+          {`Add ${noun}`}
         </button>
         <button type="button" onClick={close}>
           Cancel
@@ -368,19 +379,7 @@ function AddListenerForm({ lb, pools, close }: { lb: LoadBalancer; pools: Pool[]
   );
 }
 
-function PoolSection({
-  lb,
-  pool,
-  series,
-  now,
-  readOnly,
-}: {
-  lb: LoadBalancer;
-  pool: Pool;
-  series: StatsSeries | undefined;
-  now: number;
-  readOnly: boolean;
-}) {
+function PoolSection({ lb, pool, series, now, readOnly }: SectionProps & { pool: Pool }) {
   const remove = useChange(() => client.removePool({ loadBalancerId: lb.id, poolId: pool.id }));
   const m = pool.healthMonitor;
   const healthy = pool.members.filter(isHealthy).length;
@@ -420,27 +419,19 @@ function PoolSection({
       <Problems error={remove.error} violations={remove.violations} />
       <Members lb={lb} pool={pool} series={series} now={now} readOnly={readOnly} />
       {!readOnly && (
-        <Collapsible label="member" testid="add-member">
-          {(close) => <AddMemberForm lb={lb} pool={pool} close={close} />}
-        </Collapsible>
+        <AddPart
+          noun="member"
+          initial={newMember}
+          editor={(props) => <MemberEditor {...props} />}
+          build={(b, draft, path) => b.member(draft, path)}
+          send={(member) => client.addPoolMember({ loadBalancerId: lb.id, poolId: pool.id, member })}
+        />
       )}
     </section>
   );
 }
 
-function Members({
-  lb,
-  pool,
-  series,
-  now,
-  readOnly,
-}: {
-  lb: LoadBalancer;
-  pool: Pool;
-  series: StatsSeries | undefined;
-  now: number;
-  readOnly: boolean;
-}) {
+function Members({ lb, pool, series, now, readOnly }: SectionProps & { pool: Pool }) {
   const byId = new Map((series?.latest.memberStats ?? []).map((s) => [s.memberId, s]));
   return (
     <table className="members">
@@ -479,6 +470,9 @@ function adminState(m: PoolMember): string {
   return m.drain ? "draining" : "enabled";
 }
 
+/** What updating a member may change. */
+type MemberPatch = { weight?: number; adminStateUp?: boolean; drain?: boolean };
+
 function MemberRow({
   lb,
   pool,
@@ -487,23 +481,23 @@ function MemberRow({
   series,
   now,
   readOnly,
-}: {
-  lb: LoadBalancer;
+}: SectionProps & {
   pool: Pool;
   member: PoolMember;
   stats: { activeConnections?: bigint; totalConnections?: bigint } | undefined;
-  series: StatsSeries | undefined;
-  now: number;
-  readOnly: boolean;
 }) {
   const ids = { loadBalancerId: lb.id, poolId: pool.id, memberId: member.id };
-  const update = useChange((patch: { weight?: number; adminStateUp?: boolean; drain?: boolean }) =>
-    client.updatePoolMember({ ...ids, ...patch }),
-  );
+  const update = useChange((patch: MemberPatch) => client.updatePoolMember({ ...ids, ...patch }));
   const remove = useChange(() => client.removePoolMember(ids));
   const weight = String(member.weight ?? 1);
   const [editing, setEditing] = useState<string | null>(null);
   const admin = adminState(member);
+  // [verb, offered in this state, the change it makes]
+  const stateChanges: [string, boolean, MemberPatch][] = [
+    ["enable", admin !== "enabled", { adminStateUp: true, drain: false }],
+    ["disable", admin !== "disabled", { adminStateUp: false }],
+    ["drain", admin === "enabled", { drain: true }],
+  ];
   const saveWeight = (e: FormEvent) => {
     e.preventDefault();
     const b = new Builder();
@@ -570,39 +564,20 @@ function MemberRow({
         <td className="member-actions">
           {!readOnly && (
             <>
-              {admin !== "enabled" && (
-                <button
-                  type="button"
-                  className="link"
-                  data-testid="member-enable"
-                  disabled={update.pending}
-                  onClick={() => update.run({ adminStateUp: true, drain: false })}
-                >
-                  enable
-                </button>
-              )}
-              {admin !== "disabled" && (
-                <button
-                  type="button"
-                  className="link"
-                  data-testid="member-disable"
-                  disabled={update.pending}
-                  onClick={() => update.run({ adminStateUp: false })}
-                >
-                  disable
-                </button>
-              )}
-              {admin === "enabled" && (
-                <button
-                  type="button"
-                  className="link"
-                  data-testid="member-drain"
-                  disabled={update.pending}
-                  onClick={() => update.run({ drain: true })}
-                >
-                  drain
-                </button>
-              )}
+              {stateChanges
+                .filter(([, offered]) => offered)
+                .map(([verb, , patch]) => (
+                  <button
+                    key={verb}
+                    type="button"
+                    className="link"
+                    data-testid={`member-${verb}`}
+                    disabled={update.pending}
+                    onClick={() => update.run(patch)}
+                  >
+                    {verb}
+                  </button>
+                ))}
               <ConfirmButton
                 label="remove"
                 testid="member-remove"
@@ -621,73 +596,5 @@ function MemberRow({
         </tr>
       )}
     </>
-  );
-}
-
-function AddMemberForm({ lb, pool, close }: { lb: LoadBalancer; pool: Pool; close: () => void }) {
-  const [draft, setDraft] = useState<MemberDraft>(newMember());
-  const add = useChange((member: PoolMember) =>
-    client.addPoolMember({ loadBalancerId: lb.id, poolId: pool.id, member }),
-  );
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    const b = new Builder();
-    const member = b.member(draft, "member");
-    if (b.violations.length) return add.fail(b.violations);
-    add.run(member, close);
-  };
-  return (
-    <form onSubmit={submit} noValidate>
-      <Violations of={add.violations}>
-        <Problems error={add.error} violations={add.violations} />
-        <MemberEditor value={draft} onChange={setDraft} path="member" />
-      </Violations>
-      <div className="actions">
-        <button type="submit" className="primary" data-testid="add-member-submit" disabled={add.pending}>
-          Add member
-        </button>
-        <button type="button" onClick={close}>
-          Cancel
-        </button>
-      </div>
-    </form>
-  );
-}
-
-function AddPool({ lb }: { lb: LoadBalancer }) {
-  return (
-    <section className="panel">
-      <Collapsible label="pool" testid="add-pool">
-        {(close) => <AddPoolForm lb={lb} close={close} />}
-      </Collapsible>
-    </section>
-  );
-}
-
-function AddPoolForm({ lb, close }: { lb: LoadBalancer; close: () => void }) {
-  const [draft, setDraft] = useState<PoolDraft>(newPool(`pool-${(lb.spec?.pools.length ?? 0) + 1}`));
-  const add = useChange((pool: Pool) => client.addPool({ loadBalancerId: lb.id, pool }));
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    const b = new Builder();
-    const pool = b.pool(draft, "pool");
-    if (b.violations.length) return add.fail(b.violations);
-    add.run(pool, close);
-  };
-  return (
-    <form onSubmit={submit} noValidate>
-      <Violations of={add.violations}>
-        <Problems error={add.error} violations={add.violations} />
-        <PoolEditor value={draft} onChange={setDraft} path="pool" />
-      </Violations>
-      <div className="actions">
-        <button type="submit" className="primary" data-testid="add-pool-submit" disabled={add.pending}>
-          Add pool
-        </button>
-        <button type="button" onClick={close}>
-          Cancel
-        </button>
-      </div>
-    </form>
   );
 }

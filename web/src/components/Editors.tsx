@@ -6,23 +6,62 @@ import {
   Pool_Algorithm,
   SessionPersistence_Type,
 } from "@quantix-lb/client/network";
+import { Fragment, type ReactNode } from "react";
 
 import { algorithmName, enumValues, monitorTypeName, persistenceName, protocolName } from "../format";
 import { Field, type ListenerDraft, type MemberDraft, type MonitorDraft, newMember, type PoolDraft } from "../form";
 
 type Change<T> = (next: T) => void;
 
-export function MemberEditor({
-  value,
-  onChange,
-  path,
-  onRemove,
-}: {
-  value: MemberDraft;
-  onChange: Change<MemberDraft>;
+/** What every draft's editor takes; `path` is where the server's violations point. */
+export interface EditorProps<D> {
+  value: D;
+  onChange: Change<D>;
   path: string;
   onRemove?: () => void;
+}
+
+/** An editor for each draft of a list (at `path[i]`) and a "+ noun" button that adds a
+ * fresh one; the remove buttons go when only `keep` are left. */
+export function DraftList<D>({
+  drafts,
+  onChange,
+  path,
+  noun,
+  fresh,
+  keep = 0,
+  editor,
+}: {
+  drafts: D[];
+  onChange: Change<D[]>;
+  path: string;
+  noun: string;
+  fresh: () => D;
+  keep?: number;
+  /** Called, not mounted: an inline component would be remounted (and lose focus) on
+   * every render. */
+  editor: (props: EditorProps<D>) => ReactNode;
 }) {
+  return (
+    <>
+      {drafts.map((draft, i) => (
+        <Fragment key={i}>
+          {editor({
+            value: draft,
+            path: `${path}[${i}]`,
+            onChange: (next) => onChange(drafts.map((old, k) => (k === i ? next : old))),
+            onRemove: drafts.length > keep ? () => onChange(drafts.filter((_, k) => k !== i)) : undefined,
+          })}
+        </Fragment>
+      ))}
+      <button type="button" className="link" onClick={() => onChange([...drafts, fresh()])}>
+        {`+ ${noun}`}
+      </button>
+    </>
+  );
+}
+
+export function MemberEditor({ value, onChange, path, onRemove }: EditorProps<MemberDraft>) {
   const set = (patch: Partial<MemberDraft>) => onChange({ ...value, ...patch });
   return (
     <div className="row member-editor" data-testid="member-editor">
@@ -235,19 +274,8 @@ export function MonitorEditor({
   );
 }
 
-export function PoolEditor({
-  value,
-  onChange,
-  path,
-  onRemove,
-}: {
-  value: PoolDraft;
-  onChange: Change<PoolDraft>;
-  path: string;
-  onRemove?: () => void;
-}) {
+export function PoolEditor({ value, onChange, path, onRemove }: EditorProps<PoolDraft>) {
   const set = (patch: Partial<PoolDraft>) => onChange({ ...value, ...patch });
-  const setMember = (j: number, m: MemberDraft) => set({ members: value.members.map((old, k) => (k === j ? m : old)) });
   return (
     <fieldset className="pool-editor" data-testid="pool-editor">
       <legend>Pool {value.name || ""}</legend>
@@ -311,18 +339,14 @@ export function PoolEditor({
         )}
       </div>
       <h4>Members</h4>
-      {value.members.map((m, j) => (
-        <MemberEditor
-          key={j}
-          value={m}
-          path={`${path}.members[${j}]`}
-          onChange={(next) => setMember(j, next)}
-          onRemove={() => set({ members: value.members.filter((_, k) => k !== j) })}
-        />
-      ))}
-      <button type="button" className="link" onClick={() => set({ members: [...value.members, newMember()] })}>
-        + member
-      </button>
+      <DraftList
+        drafts={value.members}
+        onChange={(members) => set({ members })}
+        path={`${path}.members`}
+        noun="member"
+        fresh={newMember}
+        editor={(props) => <MemberEditor {...props} />}
+      />
       <MonitorEditor value={value.monitor} path={path} onChange={(monitor) => set({ monitor })} />
     </fieldset>
   );
@@ -334,13 +358,9 @@ export function ListenerEditor({
   path,
   pools,
   onRemove,
-}: {
-  value: ListenerDraft;
-  onChange: Change<ListenerDraft>;
-  path: string;
+}: EditorProps<ListenerDraft> & {
   /** [value, label] of the pools it may use. */
   pools: [string, string][];
-  onRemove?: () => void;
 }) {
   const set = (patch: Partial<ListenerDraft>) => onChange({ ...value, ...patch });
   return (
