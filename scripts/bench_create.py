@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -56,19 +57,40 @@ def vip(i: int) -> str:
     return f"172.{16 + i // 65000}.{(i // 250) % 260 % 256}.{i % 250 + 1}"
 
 
-def request(i: int) -> pb.CreateLoadBalancerRequest:
+@dataclass(frozen=True)
+class Shape:
+    """What each created load balancer holds: TCP listeners on `ports`, all over one pool
+    of `members` members (one OVN Load_Balancer row per listener)."""
+
+    ports: tuple[int, ...] = (80,)
+    members: int = 2
+
+    @property
+    def backends(self) -> list[str]:
+        return [f"10.0.0.{10 + k}:8080" for k in range(self.members)]
+
+    def argv(self) -> list[str]:
+        """For a baseline's worker process (read back by `parse`)."""
+        return ["--ports", ",".join(map(str, self.ports)), "--members", str(self.members)]
+
+    @classmethod
+    def parse(cls, ports: str, members: int) -> Shape:
+        return cls(tuple(int(p) for p in ports.split(",")), members)
+
+
+def request(i: int, shape: Shape = Shape()) -> pb.CreateLoadBalancerRequest:
     return pb.CreateLoadBalancerRequest(
         name=f"bench-{i}",
         project_id="bench",
         spec=res.LoadBalancerSpec(
             network_id=NET,
             vip_address=vip(i),
-            listeners=[res.Listener(protocol=res.Listener.TCP, port=80)],
+            listeners=[res.Listener(protocol=res.Listener.TCP, port=port) for port in shape.ports],
             pools=[
                 res.Pool(
                     members=[
-                        res.PoolMember(address="10.0.0.10", port=8080),
-                        res.PoolMember(address="10.0.0.11", port=8080),
+                        res.PoolMember(address=address, port=int(port))
+                        for address, port in (b.split(":") for b in shape.backends)
                     ]
                 )
             ],
@@ -82,6 +104,7 @@ def summarize(latencies: list[float], seconds: float) -> dict[str, float]:
         "rate": len(latencies) / seconds,
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "max": latencies[-1] * 1000,
     }
 
 
@@ -141,7 +164,9 @@ class Serve(Server):
         return total
 
 
-async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: bool) -> dict[str, float]:
+async def _grpc_creates(
+    addr: str, clients: int, first: int, total: int, check: bool, shape: Shape
+) -> dict[str, float]:
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(addr) as channel:
         stub = pb_grpc.LoadBalancerServiceStub(channel)
@@ -150,7 +175,7 @@ async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: 
         async def client() -> None:
             for i in queue:
                 t = time.perf_counter()
-                lb = await stub.CreateLoadBalancer(request(i))
+                lb = await stub.CreateLoadBalancer(request(i, shape))
                 latencies.append(time.perf_counter() - t)
                 if check and lb.status.provisioning_status != "ACTIVE":
                     raise RuntimeError(f"create {i} answered {lb.status.provisioning_status}")
@@ -160,8 +185,10 @@ async def _grpc_creates(addr: str, clients: int, first: int, total: int, check: 
         return summarize(latencies, time.perf_counter() - started)
 
 
-def grpc_creates(addr: str, clients: int, first: int, total: int, check: bool = True) -> dict[str, float]:
-    return asyncio.run(_grpc_creates(addr, clients, first, total, check))
+def grpc_creates(
+    addr: str, clients: int, first: int, total: int, check: bool = True, shape: Shape = Shape()
+) -> dict[str, float]:
+    return asyncio.run(_grpc_creates(addr, clients, first, total, check, shape))
 
 
 def with_cpu(pids: dict[str, int], count: int, run: Callable[[], dict[str, float]]) -> dict[str, float]:
@@ -202,8 +229,9 @@ def _echo_server(port_file: str) -> None:
     asyncio.run(serve())
 
 
-def echo_floor(work: Path, total: int) -> dict[str, float]:
+def echo_floor(work: Path, total: int, shape: Shape = Shape()) -> dict[str, float]:
     port_file = work / "echo.port"
+    port_file.unlink(missing_ok=True)  # a previous echo server's port
     proc = subprocess.Popen([sys.executable, __file__, "--echo-server", str(port_file)])
     try:
         deadline = time.monotonic() + 30
@@ -212,8 +240,10 @@ def echo_floor(work: Path, total: int) -> dict[str, float]:
                 raise RuntimeError("echo server did not start")
             time.sleep(0.05)
         addr = f"127.0.0.1:{port_file.read_text()}"
-        grpc_creates(addr, 16, 0, 500, check=False)  # warm up
-        return with_cpu({"server": proc.pid}, total, lambda: grpc_creates(addr, 16, 0, total, check=False))
+        grpc_creates(addr, 16, 0, 500, check=False, shape=shape)  # warm up
+        return with_cpu(
+            {"server": proc.pid}, total, lambda: grpc_creates(addr, 16, 0, total, check=False, shape=shape)
+        )
     finally:
         proc.kill()
         proc.wait()
@@ -270,16 +300,18 @@ class RawIdl:
                 raise RuntimeError("IDL did not sync")
             time.sleep(0.001)
 
-    def create(self, indexes: range) -> None:
+    def create(self, indexes: range, shape: Shape = Shape()) -> None:
+        backends = ",".join(shape.backends)
         with self.lock:
             ls = next(r for r in self.idl.tables["Logical_Switch"].rows.values() if r.name == NET)
             txn = ovs_idl.Transaction(self.idl)
             for i in indexes:
-                lb = txn.insert(self.idl.tables["Load_Balancer"])
-                lb.name = f"raw-{i}"
-                lb.protocol = ["tcp"]
-                lb.vips = {f"{vip(i)}:80": "10.0.0.10:8080,10.0.0.11:8080"}
-                ls.addvalue("load_balancer", lb.uuid)
+                for port in shape.ports:
+                    lb = txn.insert(self.idl.tables["Load_Balancer"])
+                    lb.name = f"raw-{i}-{port}"
+                    lb.protocol = ["tcp"]
+                    lb.vips = {f"{vip(i)}:{port}": backends}
+                    ls.addvalue("load_balancer", lb.uuid)
             status = txn.commit_block()
             if status != ovs_idl.Transaction.SUCCESS:
                 raise RuntimeError(f"raw IDL commit: {status} {txn.get_error()}")
@@ -288,25 +320,28 @@ class RawIdl:
         self.idl.close()
 
 
-def baseline(kind: str, remote: str, first: int, count: int, clients: int) -> dict[str, float]:
+def baseline(
+    kind: str, remote: str, first: int, count: int, clients: int, shape: Shape = Shape()
+) -> dict[str, float]:
     """Each baseline runs in a process of its own, as its users would run it."""
     out = subprocess.run(
         [sys.executable, __file__, "--worker", kind, "--remote", remote, "--first", str(first),
-         "--count", str(count), "--clients", str(clients)],
+         "--count", str(count), "--clients", str(clients), *shape.argv()],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def worker(kind: str, remote: str, first: int, count: int, clients: int) -> dict[str, float]:
+def worker(kind: str, remote: str, first: int, count: int, clients: int, shape: Shape) -> dict[str, float]:
     if kind == "ovn-nbctl":
 
         def one(i: int) -> None:
-            subprocess.run(
-                ["ovn-nbctl", f"--db={remote}", "lb-add", f"nbctl-{i}", f"{vip(i)}:80",
-                 "10.0.0.10:8080,10.0.0.11:8080", "tcp", "--", "ls-lb-add", NET, f"nbctl-{i}"],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            commands: list[str] = []
+            for port in shape.ports:
+                name = f"nbctl-{i}-{port}"
+                commands += ["--", "lb-add", name, f"{vip(i)}:{port}", ",".join(shape.backends), "tcp",
+                             "--", "ls-lb-add", NET, name]  # fmt: skip
+            subprocess.run(["ovn-nbctl", f"--db={remote}", *commands], check=True, capture_output=True)
 
         return run_clients(clients, count, one, first)
     if kind == "ovsdbapp":
@@ -318,8 +353,9 @@ def worker(kind: str, remote: str, first: int, count: int, clients: int) -> dict
 
         def via_ovsdbapp(i: int) -> None:
             with api.transaction(check_error=True) as txn:
-                txn.add(api.lb_add(f"app-{i}", f"{vip(i)}:80", ["10.0.0.10:8080", "10.0.0.11:8080"]))
-                txn.add(api.ls_lb_add(NET, f"app-{i}"))
+                for port in shape.ports:
+                    txn.add(api.lb_add(f"app-{i}-{port}", f"{vip(i)}:{port}", shape.backends))
+                    txn.add(api.ls_lb_add(NET, f"app-{i}-{port}"))
 
         try:
             return run_clients(clients, count, via_ovsdbapp, first)
@@ -327,9 +363,34 @@ def worker(kind: str, remote: str, first: int, count: int, clients: int) -> dict
             conn.stop()
     raw = RawIdl(remote)
     try:
-        return run_clients(clients, count, lambda i: raw.create(range(i, i + 1)), first)
+        return run_clients(clients, count, lambda i: raw.create(range(i, i + 1), shape), first)
     finally:
         raw.close()
+
+
+def baselines(
+    directory: Path, existing: int, plan: list[tuple[str, int, tuple[int, ...]]], shape: Shape = Shape()
+) -> list[tuple[str, int, int, dict[str, float]]]:
+    """On a bare NB holding `existing` load balancers of `shape`: for each (kind, creates,
+    client counts) of `plan`, that many creates with each number of clients."""
+    rows = []
+    bare = BareNb(directory)
+    bare.start()
+    try:
+        raw = RawIdl(bare.remote)
+        for start in range(0, existing, 1000):  # the existing ones, in bulk
+            raw.create(range(start, min(existing, start + 1000)), shape)
+        raw.close()
+        first = existing
+        for kind, count, client_counts in plan:
+            for clients in client_counts:
+                print(f"   {kind}, {clients} clients", file=sys.stderr, flush=True)
+                measured = baseline(kind, bare.remote, first, count, clients, shape)
+                rows.append((kind, existing, clients, measured))
+                first += count
+    finally:
+        bare.stop()
+    return rows
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -346,12 +407,15 @@ def main() -> int:
     parser.add_argument("--first", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", default="80", help=argparse.SUPPRESS)
+    parser.add_argument("--members", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
         _echo_server(args.echo_server)
         return 0
     if args.worker:
-        print(json.dumps(worker(args.worker, args.remote, args.first, args.count, args.clients)))
+        shape = Shape.parse(args.ports, args.members)
+        print(json.dumps(worker(args.worker, args.remote, args.first, args.count, args.clients, shape)))
         return 0
     counts = [int(x) for x in args.existing.split(",")]
     work = Path(tempfile.mkdtemp(prefix="qlb-bench-"))
@@ -385,25 +449,12 @@ def main() -> int:
             finally:
                 serve.stop(timeout=30)
 
-            bare = BareNb(work / f"bare-{n}")
-            bare.start()
-            try:
-                raw = RawIdl(bare.remote)
-                for start in range(0, n, 1000):  # the existing ones, in bulk
-                    raw.create(range(start, min(n, start + 1000)))
-                nxt = n
-
-                raw.close()
-                for kind, count, client_counts in (
-                    ("ovn-nbctl", args.nbctl_creates, (1, 16)),
-                    ("ovsdbapp", args.creates // 2, (1, 16)),
-                    ("python-ovs IDL", args.creates, (1,)),
-                ):
-                    for clients in client_counts:
-                        rows.append((kind, n, clients, baseline(kind, bare.remote, nxt, count, clients)))
-                        nxt += count
-            finally:
-                bare.stop()
+            plan = [
+                ("ovn-nbctl", args.nbctl_creates, (1, 16)),
+                ("ovsdbapp", args.creates // 2, (1, 16)),
+                ("python-ovs IDL", args.creates, (1,)),
+            ]
+            rows += baselines(work / f"bare-{n}", n, plan)
             print_table(rows)
 
         biggest = work / f"serve-{max(counts)}"

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from starlette.routing import Mount
 
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix.lb.v1 import health_worker_pb2 as worker_pb
-from quantix_lb import metrics
+from quantix_lb import gctune, metrics
 from quantix_lb.api import connect, rest, web
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
@@ -200,6 +201,10 @@ class ControlPlane:
         self._lifespan.callback(self._hub.close)
         if s.local_worker:
             self._start_local_worker(auth, grpc_host)
+        # The store's load balancers live as long as the process: full collections must not walk them.
+        gc_stop = threading.Event()
+        gctune.keep_frozen(gc_stop)
+        self._lifespan.callback(gc_stop.set)
         log.info(
             "serve.ready",
             grpc=self._grpc_target(grpc_host),

@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 
 import structlog
 
-from quantix_lb import logs, metrics, model
+from quantix_lb import gctune, logs, metrics, model
 from quantix_lb.ovn.contract import (
     Batch,
     Forget,
@@ -324,6 +324,7 @@ def _child(args: argparse.Namespace) -> int:
     realizer.set_probe_ports(init.probe_ports)
     realizer.start(init.load_balancers)
     stop = threading.Event()
+    gctune.keep_frozen(stop)  # the replica is long-lived: full collections must not walk it
 
     def status() -> None:
         # Every STATUS_EVERY, and soon after each full pass.
