@@ -14,11 +14,27 @@ Low-level: it imports nothing of quantix_lb; serve and the realizer start it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import threading
 
 INTERVAL = 1.0  # seconds between rounds: what one round collects is what a second allocates
 GEN0 = 5000  # young collections after this many allocations (700 by default): fewer, same cost
+TRIM_EVERY = 10  # rounds between returning freed heap to the system
+
+try:
+    _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
+
+
+def trim() -> None:
+    """Gives the C heap's free memory back to the system (glibc's malloc_trim): the large
+    one-off buffers of a start-up (the NB's first reply, the initial state) would otherwise
+    stay in the process's RSS for good."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def freeze() -> None:
@@ -33,8 +49,12 @@ def keep_frozen(stop: threading.Event, interval: float = INTERVAL) -> threading.
     gc.set_threshold(GEN0, gen1, gen2)
 
     def run() -> None:
+        rounds = 0
         while not stop.wait(interval):
             freeze()
+            rounds += 1
+            if rounds % TRIM_EVERY == 0:
+                trim()
 
     freeze()
     thread = threading.Thread(target=run, name="gc-keeper", daemon=True)
