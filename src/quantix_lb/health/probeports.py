@@ -124,7 +124,7 @@ class PortBinder:
                 await self._task
             self._task = None
         with contextlib.suppress(Exception):
-            await self._remove_all_but(set())
+            await self._remove_all_but([])
 
     # --- names ---------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class PortBinder:
             wanted = dict(self._wanted)
             if not self._cleaned:
                 # Whatever a previous run of this node left and is not wanted goes first.
-                await self._remove_all_but({self.namespace(s) for s in wanted.values() if not s.error})
+                await self._remove_all_but([s for s in wanted.values() if not s.error])
                 self._cleaned = True
             else:
                 await self._remove_unwanted(wanted)
@@ -190,10 +190,7 @@ class PortBinder:
 
     async def _bind(self, spec: PortSpec, ns: str) -> None:
         dev = self.device(spec)
-        await self._vsctl(
-            "--may-exist", "add-port", self.bridge, dev, "--", "set", "Interface", dev, "type=internal",
-            f'external_ids:iface-id="{spec.name}"', f'external_ids:{NODE_KEY}="{self.node_id}"',
-        )  # fmt: skip
+        await self._add_port(spec, dev, "--may-exist")
         if not (NETNS_DIR / ns).exists():
             await _run("ip", "netns", "add", ns)
         if not await _succeeds("ip", "-n", ns, "link", "show", "dev", dev):
@@ -216,11 +213,15 @@ class PortBinder:
         if await _succeeds(*move):
             return
         await self._vsctl("--if-exists", "del-port", self.bridge, dev)
+        await self._add_port(spec, dev)
+        await _run(*move)
+
+    async def _add_port(self, spec: PortSpec, dev: str, *options: str) -> None:
+        """The OVS internal port bound to the probe port's logical switch port, marked as this node's."""
         await self._vsctl(
-            "add-port", self.bridge, dev, "--", "set", "Interface", dev, "type=internal",
+            *options, "add-port", self.bridge, dev, "--", "set", "Interface", dev, "type=internal",
             f'external_ids:iface-id="{spec.name}"', f'external_ids:{NODE_KEY}="{self.node_id}"',
         )  # fmt: skip
-        await _run(*move)
 
     async def _wait_bound(self, spec: PortSpec, dev: str) -> None:
         loop = asyncio.get_running_loop()
@@ -247,14 +248,15 @@ class PortBinder:
                 await self._remove(self.namespace(spec), self.device(spec))
                 self._done.pop(network_id, None)
 
-    async def _remove_all_but(self, keep: set[str]) -> None:
-        """This node's namespaces and OVS ports, except the namespaces in `keep` (and their ports)."""
+    async def _remove_all_but(self, wanted: list[PortSpec]) -> None:
+        """This node's namespaces and OVS ports, except those of the `wanted` ports."""
+        keep = {self.namespace(s) for s in wanted}
+        keep_devs = {self.device(s) for s in wanted}
         prefix = f"qlbprobe-{self._tag}-"
         with contextlib.suppress(OSError):
             for ns in sorted(os.listdir(NETNS_DIR)):
                 if ns.startswith(prefix) and ns not in keep:
                     await self._remove(ns, None)
-        keep_devs = {f"qlbp{ns.removeprefix(prefix)[:11]}" for ns in keep}
         try:
             found = await self._vsctl(
                 "--format=csv", "--data=bare", "--no-headings", "--columns=name",
