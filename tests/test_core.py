@@ -12,11 +12,11 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from msgspec.structs import replace
 
 from quantix_lb import model, rules
 from quantix_lb.auth import Principal

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from google.protobuf import json_format
+from msgspec import structs
 
 from builders import m_lb, m_listener, m_member, m_pool, pool_of, spec_body
 from conftest import SEED_BODY, Server
@@ -641,8 +641,8 @@ def test_a_change_the_nb_refuses_does_not_hold_back_the_others(server: Server) -
     server.stop()
     now = time.time()
     base = m_lb(m_listener(), pools=(m_pool(1, m_member(10)),), created_at=now, updated_at=now)
-    bad_network = dataclasses.replace(base, id="lb-poison-net", network_id="net\x00x")
-    bad_project = dataclasses.replace(
+    bad_network = structs.replace(base, id="lb-poison-net", network_id="net\x00x")
+    bad_project = structs.replace(
         base, id="lb-poison-project", project_id="p\x00q", vip_address="192.168.1.7"
     )
     _poison(server.data_dir, bad_network, bad_project)

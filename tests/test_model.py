@@ -7,10 +7,10 @@ import base64
 import json
 import re
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from builders import m_lb, m_listener, m_member, m_monitor, m_pool
 from conftest import ROOT
@@ -807,7 +807,7 @@ def test_document_is_compact_versioned_json():
     assert [li["default_pool_id"] for li in data["listeners"]] == ["pool-1", "pool-1", "pool-2"]
     assert not any("default_pool" in li for li in data["listeners"])
     assert data["labels"] == [["env", "prod"], ["team", "ünï"]]
-    assert doc == json.dumps(data, separators=(",", ":")), "one compact line"
+    assert doc == json.dumps(data, separators=(",", ":"), ensure_ascii=False), "one compact UTF-8 line"
 
 
 def test_document_tolerates_older_and_newer_fields():
@@ -1193,3 +1193,27 @@ def test_methods_of_reads_the_http_rules():
         for var in re.findall(r"{(\w+)}", path):
             assert var in by_name[name].input.DESCRIPTOR.fields_by_name, (name, var)
     assert {n for n, m in by_name.items() if m.http is not None} == set(REST_RULES)
+
+
+def test_answers_encode_each_view_once_and_follow_revision_and_status():
+    from quantix_lb.convert import Answers, load_balancer_out
+
+    answers = Answers(kept=2)
+    lb = full_load_balancer()
+    first = answers.encoded(lb)
+    assert first == load_balancer_out(lb).SerializeToString()
+    assert answers.encoded(lb) is first, "the same view is not encoded again"
+    assert answers.message(lb) == load_balancer_out(lb)
+    # What OVN made of the revision changes the view; so does a new revision.
+    active = model.realized(lb)
+    failed = model.realized(lb, "OVN Northbound rejected the change: x")
+    newer = replace(lb, name="renamed", revision=lb.revision + 1)
+    for view in (active, failed, newer):
+        assert answers.message(view) == load_balancer_out(view)
+        assert answers.encoded(view) == load_balancer_out(view).SerializeToString()
+    # At most `kept` load balancers stay encoded: the least recently answered goes.
+    others = [replace(lb, id=f"lb-{i}") for i in (2, 3)]
+    for other in others:
+        answers.encoded(other)
+    assert answers.encoded(others[1]) is answers.encoded(others[1])
+    assert len(answers._by_id) == 2 and lb.id not in answers._by_id

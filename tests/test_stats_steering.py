@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import pytest
+from msgspec import structs
 
 from builders import m_lb, m_listener, m_member, m_pool
 from quantix.lb.v1 import health_worker_pb2 as pb
@@ -153,7 +153,7 @@ def test_a_pool_shared_by_two_listeners_is_steered_by_each_members_whole_load() 
     """A member's load is every connection it holds, whichever listener (VIP:port) it came
     through: both listeners of one pool steer away from the members busy on either."""
     lb = _lb()
-    lb = dataclasses.replace(lb, listeners=(*lb.listeners, m_listener(2, port=8080)))
+    lb = structs.replace(lb, listeners=(*lb.listeners, m_listener(2, port=8080)))
     _, agg, _, applied = steered(lb)
     both = report({"10.0.0.10": 20, "10.0.0.11": 0, "10.0.0.12": 0})
     other = report({"10.0.0.10": 0, "10.0.0.11": 0, "10.0.0.12": 20}).frontends[0]
@@ -238,7 +238,7 @@ def test_adding_a_listener_keeps_the_figures_of_the_others_and_stale_rates_go_un
     clock.now += 1
     agg.report("n1", report_in(report({"10.0.0.10": 2}, {"10.0.0.10": 60})))
     udp = m_listener(2, model.Protocol.UDP, 53)  # on the same pool
-    grown = dataclasses.replace(lb, listeners=(*lb.listeners, udp))
+    grown = structs.replace(lb, listeners=(*lb.listeners, udp))
     assert agg.update([grown])  # a new frontend for the workers
     fig = agg.figures(grown)
     assert (fig.listeners[0].total, fig.listeners[0].requests_per_second) == (60, pytest.approx(10.0))
@@ -250,7 +250,7 @@ def test_adding_a_listener_keeps_the_figures_of_the_others_and_stale_rates_go_un
 def test_the_same_vip_port_on_two_networks_is_not_mixed_up() -> None:
     clock = Clock()
     agg = StatsAggregator(clock)
-    mine, theirs = _lb(), dataclasses.replace(_lb(), id="lb2", network_id="other")
+    mine, theirs = _lb(), structs.replace(_lb(), id="lb2", network_id="other")
     agg.update([mine, theirs])
     agg.report("n1", report_in(report({"10.0.0.10": 3})))
     fig = agg.figures(mine)

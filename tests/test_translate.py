@@ -1,9 +1,9 @@
 """The pure model -> OVN Northbound translation."""
 
-import dataclasses
 import uuid
 
 import pytest
+from msgspec import structs
 
 from builders import m_lb, m_listener, m_member, m_pool
 from quantix_lb import model
@@ -172,9 +172,10 @@ def test_repetitions_are_capped_proportionally():
 
 
 def test_pending_delete_wants_nothing():
-    from dataclasses import replace
 
-    lb = replace(make_lb([member("10.0.0.10")]), provisioning_status=model.ProvisioningStatus.PENDING_DELETE)
+    lb = structs.replace(
+        make_lb([member("10.0.0.10")]), provisioning_status=model.ProvisioningStatus.PENDING_DELETE
+    )
     assert translate.desired_rows(lb) == ()
 
 
@@ -194,7 +195,7 @@ def test_free_vip_skips_used_addresses():
 
 def test_null_bytes_make_a_load_balancer_unstorable() -> None:
     assert translate.unstorable(m_lb(m_listener())) == ""
-    poisoned = dataclasses.replace(m_lb(m_listener()), network_id="net\x00x")
+    poisoned = structs.replace(m_lb(m_listener()), network_id="net\x00x")
     assert (
         translate.unstorable(poisoned)
         == "OVN Northbound refuses null bytes in strings: network_id 'net\\x00x'"

@@ -9,7 +9,10 @@ import random
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+import msgspec
+from msgspec.structs import replace
 
 from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health.limits import MIN_INTERVAL
@@ -87,8 +90,14 @@ class OperatingStatus(enum.StrEnum):
     DRAINING = "DRAINING"
 
 
-@dataclass(frozen=True)
-class HealthMonitor:
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """An immutable domain record. msgspec Structs rather than dataclasses: a store
+    document decodes straight into them in C, a copy with changes is cheap, and the
+    collector never walks them (they hold no cycles), so 10,000 load balancers of
+    ~15 records each cost neither memory for a __dict__ each nor full-GC passes."""
+
+
+class HealthMonitor(Record):
     id: str
     type: MonitorType
     delay: float  # seconds
@@ -102,14 +111,12 @@ class HealthMonitor:
     tls_verify: bool = False
 
 
-@dataclass(frozen=True)
-class SessionPersistence:
+class SessionPersistence(Record):
     type: PersistenceType
     timeout: int = 0
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(Record):
     id: str
     address: str
     port: int
@@ -129,8 +136,7 @@ class Member:
         return admin_state(self.admin_state_up, self.drain)
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(Record):
     id: str
     name: str = ""
     algorithm: Algorithm = Algorithm.ROUND_ROBIN
@@ -150,8 +156,7 @@ class Pool:
         raise ApiError.not_found("member", member_id)
 
 
-@dataclass(frozen=True)
-class Listener:
+class Listener(Record):
     id: str
     protocol: Protocol
     port: int
@@ -161,8 +166,7 @@ class Listener:
     operating_status: OperatingStatus = OperatingStatus.OFFLINE
 
 
-@dataclass(frozen=True)
-class LoadBalancer:
+class LoadBalancer(Record):
     id: str
     project_id: str
     network_id: str
@@ -207,8 +211,7 @@ class LoadBalancer:
             yield li, pools[li.default_pool_id]
 
 
-@dataclass(frozen=True)
-class Frontend:
+class Frontend(Record):
     """What must be unique within a network: a VIP, an L4 protocol and a port."""
 
     network_id: str

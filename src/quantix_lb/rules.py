@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+from msgspec.structs import replace
 
 from quantix_lb import model
 from quantix_lb.errors import ApiError, Code, Violation

@@ -15,22 +15,19 @@ survives kill -9 and power loss alike.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import enum
 import fcntl
-import functools
 import json
 import os
 import queue
 import sqlite3
 import threading
-import types
-import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import sqlite_utils
 import structlog
 
@@ -137,51 +134,25 @@ class Change:
 
 # --- documents ------------------------------------------------------------------
 
+_HEAD = b'{"v":%d,' % DOC_VERSION  # every current document starts so: see `dump`
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(model.LoadBalancer)
+
 
 def dump(lb: model.LoadBalancer) -> str:
-    return json.dumps({"v": DOC_VERSION, **_plain(lb)}, separators=(",", ":"))
+    # The version goes first, so `load` can tell a current document by its prefix.
+    return (_HEAD + _encoder.encode(lb)[1:]).decode()
 
 
-def load(doc: str) -> model.LoadBalancer:
-    data = json.loads(doc)
+def load(doc: str | bytes) -> model.LoadBalancer:
+    raw = doc.encode() if isinstance(doc, str) else doc
+    if raw.startswith(_HEAD):
+        # Decoded in C straight into the records (unknown keys, such as "v", ignored).
+        return _decoder.decode(raw)
+    data = json.loads(raw)
     if data.get("v") != DOC_VERSION:
         data = upgrade(data)
-    return _decoder(model.LoadBalancer)(data)
-
-
-def _plain(obj: Any) -> Any:
-    """Dataclasses to dicts without dataclasses.asdict's deep copies (enums are str)."""
-    if isinstance(obj, tuple):
-        return [_plain(x) for x in obj]
-    fields = getattr(obj, "__dataclass_fields__", None)
-    if fields is not None:
-        return {name: _plain(getattr(obj, name)) for name in fields}
-    return obj
-
-
-@functools.cache
-def _decoder(hint: Any) -> Callable[[Any], Any]:
-    """A converter from JSON to `hint`, built once per type from its type hints."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        convert = _decoder(inner)
-        return lambda v: None if v is None else convert(v)
-    if origin is tuple:
-        item = _decoder(typing.get_args(hint)[0])
-        return lambda v: tuple(item(x) for x in v)
-    if dataclasses.is_dataclass(hint):
-        cls: Any = hint
-        fields = {name: _decoder(t) for name, t in typing.get_type_hints(cls).items()}
-
-        def build(v: dict[str, Any]) -> Any:
-            # Unknown keys (a newer document) are ignored; missing ones take defaults.
-            return cls(**{k: fields[k](x) for k, x in v.items() if k in fields})
-
-        return build
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint._value2member_map_.__getitem__
-    return lambda v: v
+    return msgspec.convert(data, model.LoadBalancer)
 
 
 # --- the store ------------------------------------------------------------------
