@@ -138,6 +138,7 @@ def test_a_signal_to_the_terminals_process_group_stops_serve_quietly(tmp_path: P
     srv = Server(tmp_path / "data", local_worker=True, new_session=True).start()
     try:
         srv.wait_event("health.worker_joined", 20)
+        srv.wait_event("ovn.embedded_nb_compacted", 20)  # its ovs-appctl is a child until then
         children = srv.child_pids()
         assert len(children) == 3, children  # the local worker, the realizer, ovsdb-server
         assert srv.proc is not None

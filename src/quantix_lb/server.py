@@ -176,6 +176,7 @@ class ControlPlane:
         self._stats_publisher: StatsPublisher | None = None
         self._health: HealthCoordinator | None = None
         self._store: Store | None = None
+        self._embedded: EmbeddedNb | None = None
 
     async def start(self) -> None:
         s = self.settings = _checked(self.settings)
@@ -240,6 +241,7 @@ class ControlPlane:
         except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
             raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
         self._lifespan.push_async_callback(embedded.stop)
+        self._embedded = embedded
         # The embedded NB is ours alone: networks are created on first use.
         return embedded.remote, True
 
@@ -278,7 +280,18 @@ class ControlPlane:
         # Answer the first requests knowing the networks, unless the NB is away.
         if not await asyncio.to_thread(realizer.wait_synced, SYNC_WAIT):
             log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
+        if self._embedded is not None:
+            compact = asyncio.create_task(self._compact_after_first_pass(realizer, self._embedded))
+            self._lifespan.push_async_callback(_cancelled, compact)
         return core
+
+    @staticmethod
+    async def _compact_after_first_pass(realizer: RealizerProcess, embedded: EmbeddedNb) -> None:
+        """Once the realizer has read the NB and compared it all, the embedded NB
+        gives back what serving that first read cost it."""
+        while realizer.last_full_pass is None:
+            await asyncio.sleep(0.5)
+        await embedded.compact()
 
     def _start_health(self, store: Store) -> HealthCoordinator:
         realizer = self._realizer

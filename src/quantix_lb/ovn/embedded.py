@@ -131,5 +131,22 @@ class EmbeddedNb:
         self._prepare()
         self._supervisor.supervise(await self._spawn())
 
+    async def compact(self) -> None:
+        """Compacts the database and hands the freed heap back to the OS.
+
+        Reading a large NB on start leaves ovsdb-server holding what it built for the
+        first monitor reply (at 10,000 load balancers, ~60 MB more than the data);
+        ovsdb-server trims only on compaction, and only when told to."""
+        for command in ("ovsdb-server/memory-trim-on-compaction", "on"), ("ovsdb-server/compact",):
+            proc = await asyncio.create_subprocess_exec(
+                _tool("ovs-appctl"), "-t", str(self.directory / "ovsdb-server.ctl"), *command,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await proc.communicate()
+            if proc.returncode:
+                log.warning("ovn.embedded_nb_compact_failed", command=command[0], error=err.decode().strip())
+                return
+        log.info("ovn.embedded_nb_compacted")
+
     async def stop(self) -> None:
         await self._supervisor.stop()
