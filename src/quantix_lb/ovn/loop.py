@@ -85,6 +85,10 @@ class IdlLoop:
         self._thread: threading.Thread | None = None
         self._synced = False  # the loop thread's own
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)

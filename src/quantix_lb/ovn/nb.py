@@ -76,11 +76,21 @@ class NbRealizer:
     def on_transaction(self, callback: Callable[[str, float, int], None]) -> None:
         self._reconciler.committer.on_transaction = callback
 
+    def connect(self) -> None:
+        """Starts reading the NB (and telling its topology) before the desired
+        state is known: the first read of a large NB takes seconds, and the
+        control plane is meanwhile reading its store. Nothing is realized yet."""
+        self._loop.start()
+
     def start(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """Starts realizing, knowing the whole desired state first (else the
         first full pass would delete the rows of the rest)."""
         self.offer(lbs)
-        self._loop.start()
+        self._reconciler.know_desired()
+        if self._loop.running:
+            self._loop.wake()
+        else:
+            self._loop.start()
 
     def stop(self) -> None:
         self._loop.stop()

@@ -282,6 +282,12 @@ class Reconciler:
         # are left alone (a restart must not take the workers' ports away).
         self._probe_ports: dict[str, ProbePortRow] | None = None
         self._probe_dirty = False
+        self._desired_known = False  # until then, nothing is written (see know_desired)
+
+    def know_desired(self) -> None:
+        """The whole desired state has been offered: from now on a full pass may
+        remove what is not desired (any thread; the loop is woken after)."""
+        self._desired_known = True
 
     def pending(self) -> int:
         """Load balancers changed, drifted or left in the running full pass
@@ -302,8 +308,8 @@ class Reconciler:
         ports = self._inbox.take_probe_ports()
         if ports is not None:
             self._probe_ports, self._probe_dirty = by_name(ports), True
-        if not synced:
-            return None  # until the replica is complete again
+        if not synced or not self._desired_known:
+            return None  # until the replica is complete again, and we know what we want
         now = time.monotonic()
         if now >= self._retry_at and self._probe_dirty:
             self._sync_probe_ports(idl)

@@ -313,9 +313,11 @@ def _child(args: argparse.Namespace) -> int:
 
     realizer.on_transaction = transaction
     realizer.on_topology = lambda topology: send(TopologyChanged(topology))
+    realizer.connect()  # the NB is read while the control plane sends what it wants
     try:
         init = conn.recv()
     except (EOFError, OSError):
+        realizer.stop()
         return 0  # the control plane is gone before it said anything
     if not isinstance(init, Init):
         raise TypeError(f"the first message must be Init, not {type(init).__name__}")
