@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.protobuf import message as message_
 
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceASGIApplication
-from quantix_lb.api import jsonbody
+from quantix_lb.api import jsonbody, protojson
 from quantix_lb.api.dispatch import Dispatcher, Method, to_status, undecodable
 from quantix_lb.errors import ApiError
 
@@ -70,7 +70,11 @@ def _invalid(exc: Exception, where: str = "body") -> ConnectError:
 class _JsonCodec(ProtoJSONCodec):
     """Connect JSON as the cloud's own Connect server reads it: unknown fields are
     ignored (a newer dashboard must not break an older quantix-lb), and a wrong
-    type or enum name is INVALID_ARGUMENT naming the field."""
+    type or enum name is INVALID_ARGUMENT naming the field. Written compact, by
+    protojson (json_format's indented text costs ~1.7 ms a load balancer)."""
+
+    def encode(self, message: Any) -> bytes:
+        return json.dumps(protojson.connect_dict(message), separators=(",", ":"), ensure_ascii=False).encode()
 
     def decode(self, data: bytes | bytearray, message: Any) -> Any:
         try:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from quantix_lb import metrics
-from quantix_lb.api import jsonbody
+from quantix_lb.api import jsonbody, protojson
 from quantix_lb.api.dispatch import Dispatcher, Method, to_status
 from quantix_lb.auth import Authenticator
 from quantix_lb.errors import ApiError, Code, Violation
@@ -51,9 +51,8 @@ def error_response(err: ApiError) -> Response:
 
 
 def to_json(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    """json_format's dict with proto field names and every field (protojson.REST)."""
+    return protojson.rest_dict(message)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
