@@ -91,13 +91,14 @@ class Realization:
                 self._held[outcome.lb_id] = (outcome.revision, outcome.error)
         if deleted:
             self._spawn(self._finish_deletes(deleted))
-        self.publish(
-            [
-                Change(ChangeKind.UPDATED, o.load_balancer)
-                for o in outcomes
-                if o.load_balancer and not o.deleted
-            ]
-        )
+        if len(self._watchers):
+            # Outcomes name a revision, not its load balancer: read it back for watchers.
+            changes = []
+            for o in outcomes:
+                lb = None if o.deleted else self._store.get(o.lb_id)
+                if lb is not None and lb.revision == o.revision:
+                    changes.append(Change(ChangeKind.UPDATED, lb))
+            self.publish(changes)
         self._wake(o for o in outcomes if not o.deleted)
 
     async def _finish_deletes(self, outcomes: list[Realized]) -> None:

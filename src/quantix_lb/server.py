@@ -39,7 +39,6 @@ from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import TENANT_ROLES, WORKER_ROLES, Authenticator, Principal
 from quantix_lb.convert import HealthWorkerApi, LoadBalancerApi
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
-from quantix_lb.model import LoadBalancer
 from quantix_lb.ovn.contract import Realized
 from quantix_lb.ovn.embedded import EmbeddedNb
 from quantix_lb.ovn.remote import RealizerProcess
@@ -188,8 +187,7 @@ class ControlPlane:
         http_sock = self._lifespan.enter_context(_bind(http_host, http_port))
         store = self._open_store(s.data_dir)
         remote, create_networks = await self._northbound(s)
-        lbs = list(store.all())  # decoded once for everyone who starts from it
-        core = await self._start_realization(s, store, lbs, remote, create_networks)
+        core = await self._start_realization(s, store, remote, create_networks)
         coordinator = self._start_health(store)
         self._export_gauges()
         metrics.register_collector(LoadBalancerMetrics(self._stats, store.get, self._steering))
@@ -246,7 +244,7 @@ class ControlPlane:
         return embedded.remote, True
 
     async def _start_realization(
-        self, s: Settings, store: Store, lbs: list[LoadBalancer], remote: str, create_networks: bool
+        self, s: Settings, store: Store, remote: str, create_networks: bool
     ) -> LoadBalancerCore:
         """The realizer process and what keeps the store, OVN and the statuses in step."""
         realizer = self._realizer = RealizerProcess(
@@ -254,11 +252,15 @@ class ControlPlane:
             create_networks=create_networks,
             full_interval=s.reconcile_interval,
             log_format=s.log_format,
+            desired=store.documents,
         )
         stats = self._stats
-        stats.update(lbs)
         self._steering = SteeringController(stats, realizer.steer, period=STATS_INTERVAL)
-        self._steering.update(lbs)
+        # One at a time: at 10,000 a decoded list of them all would outlive start in
+        # the heap (~60 MB of RSS that never goes back).
+        for lb in store.all():
+            stats.update((lb,))
+            self._steering.update((lb,))
         stats.subscribe(self._steering.on_sample)
         realization = Realization(store, self._hub)
         self._lifespan.push_async_callback(realization.drain)  # after the realizer's last outcomes
@@ -275,7 +277,7 @@ class ControlPlane:
             loop.call_soon_threadsafe(realization.apply, outcomes)
 
         realizer.on_realized = on_realized
-        realizer.start(lbs)
+        realizer.start()
         self._lifespan.push_async_callback(asyncio.to_thread, realizer.stop)
         # Answer the first requests knowing the networks, unless the NB is away.
         if not await asyncio.to_thread(realizer.wait_synced, SYNC_WAIT):

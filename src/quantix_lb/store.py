@@ -360,6 +360,16 @@ class Store:
                 return
             after = rows[-1][0]
 
+    def documents(self) -> list[bytes]:
+        """Every load balancer's document, undecoded (see `load`), read on a connection
+        of its own: any thread may call it."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        conn.text_factory = bytes
+        try:
+            return [doc for (doc,) in conn.execute("SELECT doc FROM load_balancers ORDER BY seq")]
+        finally:
+            conn.close()
+
     # writes
 
     async def write(self, fn: Callable[[Tx], T]) -> T:

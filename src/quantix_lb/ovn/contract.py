@@ -111,9 +111,10 @@ class Realizer(Protocol):
 
 @dataclass(frozen=True)
 class Init:
-    """The child's first message: the whole desired state."""
+    """The child's first message: the whole desired state, as stored documents
+    (store.dump's; the child decodes them: the parent never holds them all decoded)."""
 
-    load_balancers: list[model.LoadBalancer]
+    documents: list[bytes]
     steering: dict[str, Steering]
     probe_ports: tuple[ProbePortRow, ...] = ()
 

@@ -8,8 +8,9 @@ child over a pipe, outcomes, topology snapshots and status come back, as the
 typed messages of contract.py.
 
 If the child dies the supervisor (supervisor.py) starts another, which is
-given the whole desired state (what was offered) before anything else; it
-reconciles the NB against it like a restart does.
+given the whole desired state (read from the store again: the control plane
+keeps no copy of it) before anything else; it reconciles the NB against it
+like a restart does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from multiprocessing.connection import Connection
 
 import structlog
 
-from quantix_lb import gctune, logs, metrics, model
+from quantix_lb import gctune, logs, metrics, model, store
 from quantix_lb.ovn.contract import (
     Batch,
     Forget,
@@ -72,6 +73,7 @@ class RealizerProcess:
         create_networks: bool,
         full_interval: float,
         log_format: str = "console",
+        desired: Callable[[], list[bytes]] = list,
     ) -> None:
         self.remote = remote
         self.create_networks = create_networks
@@ -85,7 +87,9 @@ class RealizerProcess:
         self._probe_ports: tuple[ProbePortRow, ...] = ()
         self._child_pending = 0
         self._outbox: queue.SimpleQueue[Offer | Forget | Steer | object | None] = queue.SimpleQueue()
-        self._offered: dict[str, model.LoadBalancer] = {}  # what each outcome refers to
+        # The whole desired state for a new child's Init: the store's documents,
+        # read when it is sent. Decoded copies kept here would cost ~60 MB at 10,000.
+        self._desired = desired
         self._steering: dict[str, Steering] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -96,22 +100,20 @@ class RealizerProcess:
 
     # --- contract.Realizer ---------------------------------------------------------------
 
-    # The desired state and the queue change together (under the lock), so the
-    # queue replayed after a restart's snapshot ends in that same state.
+    # A new child's Init is a snapshot of the store taken when it is sent; offers
+    # queued before it may follow it again. They are queued in commit order, so the
+    # child ends in the latest state whatever it got twice (offers are idempotent).
 
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         batch = list(lbs)
         if batch:
-            with self._lock:
-                self._offered.update((lb.id, lb) for lb in batch)
-                self._outbox.put(Offer(batch))
+            self._outbox.put(Offer(batch))
 
     def forget(self, lb_ids: Iterable[str]) -> None:
         ids = list(lb_ids)
         if ids:
             with self._lock:
                 for lb_id in ids:
-                    self._offered.pop(lb_id, None)
                     self._steering.pop(lb_id, None)
                 self._outbox.put(Forget(ids))
 
@@ -137,10 +139,9 @@ class RealizerProcess:
 
     # --- lifespan -----------------------------------------------------------------------------
 
-    def start(self, lbs: Iterable[model.LoadBalancer]) -> None:
-        """Starts the child with the whole desired state (on the event loop's thread)."""
-        with self._lock:
-            self._offered = {lb.id: lb for lb in lbs}
+    def start(self, lbs: Iterable[model.LoadBalancer] = ()) -> None:
+        """Starts the child (on the event loop's thread). Each child's Init is read
+        from `desired` (the store), so `lbs` (contract.Realizer's) is not needed."""
         first = self._spawn()
         for target, name in ((self._send_loop, "realizer-send"), (self._recv_loop, "realizer-recv")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -195,8 +196,10 @@ class RealizerProcess:
         return self._spawn()
 
     def _init(self) -> Init:
+        """On the sender's thread."""
+        documents = self._desired()
         with self._lock:
-            return Init(list(self._offered.values()), dict(self._steering), self._probe_ports)
+            return Init(documents, dict(self._steering), self._probe_ports)
 
     def _send_loop(self) -> None:
         initialized: Connection | None = None  # the connection that had its Init
@@ -240,10 +243,8 @@ class RealizerProcess:
                 continue
             match message:
                 case Outcomes(realized, transactions):
-                    with self._lock:
-                        outcomes = [self._with_load_balancer(o) for o in realized]
                     self._observe(transactions)
-                    self.on_realized(outcomes)
+                    self.on_realized(realized)
                 case TopologyChanged(topology):
                     self.topology = topology
                     self._synced.set()
@@ -272,12 +273,6 @@ class RealizerProcess:
     def _observe(transactions: list[NbTransaction]) -> None:
         for t in transactions:
             metrics.observe_nb_transaction(t.outcome, t.seconds, t.commands)
-
-    def _with_load_balancer(self, outcome: Realized) -> Realized:
-        lb = self._offered.get(outcome.lb_id)
-        if lb is not None and lb.revision == outcome.revision:
-            return replace(outcome, load_balancer=lb)
-        return outcome
 
 
 # --- the child ---------------------------------------------------------------------------------
@@ -324,7 +319,8 @@ def _child(args: argparse.Namespace) -> int:
     for lb_id, s in init.steering.items():
         realizer.steer(lb_id, s)
     realizer.set_probe_ports(init.probe_ports)
-    realizer.start(init.load_balancers)
+    realizer.start([store.load(doc) for doc in init.documents])
+    del init
     stop = threading.Event()
     gctune.keep_frozen(stop)  # the replica is long-lived: full collections must not walk it
 
