@@ -8,7 +8,7 @@ never touched. Kept by the IDL thread from the replica's notifications.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ovs.db import data
 from ovs.db import idl as ovs_idl
@@ -28,9 +28,9 @@ class OwnedRows:
     def __init__(self) -> None:
         self.by_lb: dict[str, dict[uuid.UUID, str]] = {}  # lb id -> row -> listener id
         self.owner: dict[uuid.UUID, str] = {}  # row -> lb id
-        # Owned row -> the wanted datums it was last found equal to; any
-        # notification about the row drops its entry.
-        self.verified: dict[uuid.UUID, Datums] = {}
+        # Owned row -> the wanted row (translate.LbRow) it was last found equal
+        # to; any notification about the row drops its entry.
+        self.verified: dict[uuid.UUID, object] = {}
 
     def rebuild(self, rows: Iterable[ovs_idl.Row]) -> None:
         """From a complete replica (after every (re)connect)."""
@@ -72,17 +72,19 @@ class OwnedRows:
                 found.append(lb_id)
         return found
 
-    def drift(self, row: ovs_idl.Row, columns: Datums) -> Datums:
-        """Columns of an owned row that differ from what we want.
+    def drift(self, row: ovs_idl.Row, wanted: object, columns: Callable[[], Datums]) -> Datums:
+        """Columns of an owned row that differ from what we want (`wanted`, whose
+        datums `columns` builds).
 
-        A row found equal to these very datums, and not notified about since,
-        needs no comparison: full passes stay cheap at 10,000 rows. (Datum
-        identity would not do: python-ovs applies map and set diffs in place.)"""
-        if self.verified.get(row.uuid) is columns:
+        A row found equal to this very `wanted`, and not notified about since,
+        needs no comparison and no datums: full passes stay cheap at 10,000 rows,
+        and no datums are kept for rows in step. (Datum identity would not do:
+        python-ovs applies map and set diffs in place.)"""
+        if self.verified.get(row.uuid) is wanted:
             return {}
-        drift = {c: d for c, d in columns.items() if datum(row, c) != d}
+        drift = {c: d for c, d in columns().items() if datum(row, c) != d}
         if not drift:
-            self.verified[row.uuid] = columns
+            self.verified[row.uuid] = wanted
         return drift
 
 

@@ -16,6 +16,7 @@ not own are never touched (see index.py).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -101,12 +102,13 @@ class Inbox:
 
 @dataclass(frozen=True)
 class Want:
-    """The translation of one revision: per listener, each column as the datum
-    OVSDB holds, built (and validated) once."""
+    """The translation of one revision: per listener, its row. The datums OVSDB
+    holds are built from it when a row is written or compared (Wants.columns),
+    not kept: at 10,000 load balancers they cost ~45 MB."""
 
     revision: int
     deleting: bool
-    rows: dict[str, dict[str, data.Datum]]
+    rows: dict[str, translate.LbRow]
     steering: Steering | None = None
 
 
@@ -134,14 +136,15 @@ class Wants:
             and cached.steering is steering
         ):
             return cached
-        columns = idl.tables["Load_Balancer"].columns
-        rows = {
-            row.listener_id: {c: self._datum(columns, c, getattr(row, c)) for c in cmd.LB_COLUMNS}
-            for row in translate.desired_rows(lb, steering)
-        }
+        rows = {row.listener_id: row for row in translate.desired_rows(lb, steering)}
         want = Want(lb.revision, deleting, rows, steering)
         self._by_lb[lb.id] = want
         return want
+
+    def columns(self, idl: ovs_idl.Idl, row: translate.LbRow) -> dict[str, data.Datum]:
+        """The row's columns as the datums OVSDB holds (built and validated)."""
+        columns = idl.tables["Load_Balancer"].columns
+        return {c: self._datum(columns, c, getattr(row, c)) for c in cmd.LB_COLUMNS}
 
     def _datum(self, columns: Mapping[str, Any], column: str, value: Any) -> data.Datum:
         """Builds (and validates) a column's datum; shared values are built once."""
@@ -527,12 +530,12 @@ class Reconciler:
             return [], Realized(lb.id, lb.revision, error=reason, load_balancer=lb)
         datapaths = network.datapaths
         drift = self._index.drift
-        for listener_id, columns in want.rows.items():
+        for listener_id, wanted in want.rows.items():
             row = have.pop(listener_id, None)
             if row is None:
-                commands.append(cmd.CreateLoadBalancer(columns, datapaths))
+                commands.append(cmd.CreateLoadBalancer(self._wants.columns(idl, wanted), datapaths))
                 continue
-            changed = drift(row, columns)
+            changed = drift(row, wanted, functools.partial(self._wants.columns, idl, wanted))
             if changed:
                 commands.append(cmd.SetLoadBalancer(row.uuid, changed))
             if check_attach:

@@ -41,7 +41,7 @@ MAX_BACKEND_ENTRIES = 256
 Pairs = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LbRow:
     """The desired content of one OVN Load_Balancer row."""
 
