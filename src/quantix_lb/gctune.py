@@ -43,6 +43,14 @@ def freeze() -> None:
     gc.freeze()
 
 
+def settle() -> None:
+    """After a start-up's one-off work (decoding every load balancer, the NB's first
+    read and full pass): collect, freeze, and give the freed heap back at once rather
+    than at the keeper's next trim, up to TRIM_EVERY seconds later."""
+    freeze()
+    trim()
+
+
 def keep_frozen(stop: threading.Event, interval: float = INTERVAL) -> threading.Thread:
     """Tunes the collector and freezes the survivors every `interval` until `stop` is set."""
     _, gen1, gen2 = gc.get_threshold()

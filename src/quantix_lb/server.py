@@ -203,6 +203,7 @@ class ControlPlane:
         # The store's load balancers live as long as the process: full collections must not walk them.
         gc_stop = threading.Event()
         gctune.keep_frozen(gc_stop)
+        gctune.trim()  # what start decoded and sent is garbage now: hand it back at once
         self._lifespan.callback(gc_stop.set)
         log.info(
             "serve.ready",

@@ -330,8 +330,11 @@ def _child(args: argparse.Namespace) -> int:
         while not stop.wait(0.1):
             if realizer.last_full_pass is last_pass and time.monotonic() - last_sent < STATUS_EVERY:
                 continue
+            first = last_pass is None and realizer.last_full_pass is not None
             last_pass, last_sent = realizer.last_full_pass, time.monotonic()
             send(Status(realizer.pending(), last_pass, observed()))
+            if first:
+                gctune.settle()  # the replica is read and compared: the rest was start-up's
 
     threading.Thread(target=status, name="status", daemon=True).start()
     try:
