@@ -170,3 +170,53 @@ def test_parse_datum_leaves_anything_not_plain_to_python_ovs() -> None:
 def test_each_overridden_or_borrowed_private_is_checked(private: str) -> None:
     lacking = compat.missing(idl_module=_stub(Idl={private: None}))
     assert any(private.removeprefix("_Idl") in m for m in lacking), lacking
+
+
+def test_holds_reads_a_row_as_the_datums_would_compare() -> None:
+    """commands.holds (the full pass's fast comparison) agrees with building the
+    wanted datums and comparing them, for a row in step and for each kind of drift."""
+    from quantix_lb.ovn import commands as cmd
+    from quantix_lb.ovn import translate
+    from quantix_lb.ovn.reconcile import COLUMNS, Wants
+
+    helper = ovs_idl.SchemaHelper(location=str(NB_SCHEMA))
+    helper.register_columns("Load_Balancer", COLUMNS["Load_Balancer"])
+    idl = compat.DiffIdl("unix:/nonexistent", helper, lambda *_: None)
+    wanted = translate.LbRow(
+        name="qlb-lis-1",
+        protocol="tcp",
+        vips=(("10.0.0.5:80", "10.0.1.1:8080,10.0.1.2:8080"),),
+        selection_fields=("ip_dst", "ip_src"),
+        options=(("reject", "true"),),
+        external_ids=(("quantix:lb-id", "lb-1"), ("quantix:owner", "quantix-lb")),
+    )
+    in_step = {
+        "name": "qlb-lis-1",
+        "protocol": "tcp",
+        "vips": ["map", [["10.0.0.5:80", "10.0.1.1:8080,10.0.1.2:8080"]]],
+        "selection_fields": ["set", ["ip_src", "ip_dst"]],
+        "options": ["map", [["reject", "true"]]],
+        "external_ids": ["map", [["quantix:owner", "quantix-lb"], ["quantix:lb-id", "lb-1"]]],
+    }
+    drifted = [
+        {"name": "qlb-lis-2"},
+        {"protocol": "udp"},
+        {"protocol": ["set", []]},
+        {"vips": ["map", [["10.0.0.5:80", "10.0.1.1:8080"]]]},
+        {"vips": ["map", []]},
+        {"selection_fields": ["set", ["ip_src"]]},
+        {"options": ["map", []]},
+        {"options": ["map", [["reject", "false"]]]},
+        {"external_ids": ["map", [["quantix:owner", "quantix-lb"], ["quantix:lb-id", "lb-2"]]]},
+    ]
+    wants = Wants()
+    try:
+        for i, columns in enumerate([in_step, *({**in_step, **d} for d in drifted)]):
+            row_uuid = uuid.UUID(int=i + 1)
+            idl._Idl__parse_update({"Load_Balancer": {str(row_uuid): {"initial": columns}}}, "update2")
+            row = idl.tables["Load_Balancer"].rows[row_uuid]
+            datums = wants.columns(idl, wanted)
+            same = all(compat.datum(row, c) == d for c, d in datums.items())
+            assert cmd.holds(row, wanted) is same is (i == 0), columns
+    finally:
+        idl.close()

@@ -65,8 +65,10 @@ def endpoint(address: str, port: int) -> str:
 
 
 def eligible(member: model.Member) -> bool:
+    # admin_state ONLINE, spelled out: this runs for every member of every full pass.
     return (
-        member.admin_state is model.AdminState.ONLINE
+        member.admin_state_up
+        and not member.drain
         and member.weight > 0
         and member.operating_status is not model.OperatingStatus.ERROR
     )
@@ -76,6 +78,8 @@ def repetitions(weights: list[int], cap: int = MAX_BACKEND_ENTRIES) -> list[int]
     """How many times each member is listed so buckets follow the weights."""
     if not weights:
         return []
+    if min(weights) == max(weights):
+        return [1] * len(weights)  # equal weights (the common case): once each
     g = math.gcd(*weights)
     reps = [w // g for w in weights]
     total = sum(reps)
@@ -113,8 +117,11 @@ def listener_row(
     listener: model.Listener,
     pool: model.Pool,
     steering: Mapping[str, int] | None = None,
+    members: str | None = None,
 ) -> LbRow:
-    members = backends(pool, steering)
+    """`members`: the pool's backends value when the caller has it already."""
+    if members is None:
+        members = backends(pool, steering)
     options: dict[str, str] = {}
     if not members:
         options["reject"] = "true"
@@ -160,7 +167,18 @@ def desired_rows(
     if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
         return ()
     steering = steering or {}
-    return tuple(listener_row(lb, li, pool, steering.get(li.id)) for li, pool in lb.served())
+    plain: dict[str, str] = {}  # pool id -> backends: a pool's listeners list the same members
+    rows = []
+    for li, pool in lb.served():
+        steer = steering.get(li.id)
+        if steer is None:
+            members = plain.get(pool.id)
+            if members is None:
+                members = plain[pool.id] = backends(pool)
+        else:
+            members = backends(pool, steer)
+        rows.append(listener_row(lb, li, pool, steer, members))
+    return tuple(rows)
 
 
 @dataclass(frozen=True)
