@@ -31,7 +31,6 @@ class Realized:
     revision: int
     error: str = ""
     deleted: bool = False
-    load_balancer: model.LoadBalancer | None = None  # the revision realized
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,7 @@ class FakeRealizer:
             else:
                 self.desired[lb.id] = lb
             error = "" if gone else self.errors.get(lb.id, "")
-            outcomes.append(Realized(lb.id, lb.revision, error, deleted=gone, load_balancer=lb))
+            outcomes.append(Realized(lb.id, lb.revision, error, deleted=gone))
         if outcomes:
             self.on_realized(outcomes)
 

@@ -488,7 +488,7 @@ class Reconciler:
             lb = self._desired.get(lb_id)
             if lb is not None and lb.network_id in refused:
                 error = f"network {lb.network_id!r}: {refused[lb.network_id]}"
-                self._report(Realized(lb.id, lb.revision, error=error, load_balancer=lb))
+                self._report(Realized(lb.id, lb.revision, error=error))
             else:
                 self._dirty.add(lb_id)  # realized once the switches are known
 
@@ -516,18 +516,18 @@ class Reconciler:
         want = self._wants.of(idl, lb, self._steering.get(lb.id))
         if want.deleting:
             deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
-            return commands + deletes, Realized(lb.id, lb.revision, deleted=True, load_balancer=lb)
+            return commands + deletes, Realized(lb.id, lb.revision, deleted=True)
         unstorable = translate.unstorable(lb)
         if unstorable:
             deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
-            return commands + deletes, Realized(lb.id, lb.revision, error=unstorable, load_balancer=lb)
+            return commands + deletes, Realized(lb.id, lb.revision, error=unstorable)
         network = self.topology.networks.get(lb.network_id)
         if network is None:
             if self.create_networks:
                 missing_networks.setdefault(lb.network_id, lb.project_id)
                 return [], None
             reason = f"network {lb.network_id!r} is not known to OVN Northbound"
-            return [], Realized(lb.id, lb.revision, error=reason, load_balancer=lb)
+            return [], Realized(lb.id, lb.revision, error=reason)
         datapaths = network.datapaths
         drift = self._index.drift
         for listener_id, wanted in want.rows.items():
@@ -543,7 +543,7 @@ class Reconciler:
                     cmd.Attach(dp, row.uuid) for dp in datapaths if not attached(idl, dp, row.uuid)
                 )
         commands.extend(cmd.DeleteLoadBalancer(r.uuid) for r in have.values())
-        return commands, Realized(lb.id, lb.revision, load_balancer=lb)
+        return commands, Realized(lb.id, lb.revision)
 
     def _report(self, outcome: Realized) -> None:
         key = (outcome.revision, outcome.error)

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import structlog
@@ -296,9 +296,7 @@ def _child(args: argparse.Namespace) -> int:
         return done
 
     def realized(outcomes: list[Realized]) -> None:
-        # The parent has its own copy of each load balancer: outcomes travel light.
-        done = observed()
-        send(Outcomes([replace(o, load_balancer=None) for o in outcomes], done))
+        send(Outcomes(outcomes, observed()))
 
     realizer.on_realized = realized
 
