@@ -184,10 +184,32 @@ def test_a_killed_embedded_northbound_is_restarted_and_writes_go_on(tmp_path: Pa
 def test_healthz_and_readyz(srv: Server) -> None:
     alive = httpx.get(f"{srv.http_url}/healthz")
     assert (alive.status_code, alive.json()["status"]) == (200, "SERVING")
-    ready = httpx.get(f"{srv.http_url}/readyz")
-    assert ready.status_code == 200, ready.text
+    # Ready once the NB is read and compared with the store: moments after serve.ready.
+    ready = wait_for(
+        lambda: (r := httpx.get(f"{srv.http_url}/readyz")).status_code == 200 and r, 10, "/readyz 200"
+    )
     # Started without its local worker, serve needs no worker session to be ready.
     assert ready.json() == {"ready": True, "store": "open", "ovn_northbound": "read", "health_workers": 0}
+
+
+def test_ready_only_once_the_northbound_is_read_and_compared(tmp_path: Path) -> None:
+    """Readiness waits for the realizer's first full pass after reading the NB, not
+    only for the read: until the pass ends, load balancers show PENDING_* that the
+    reconciler is about to know better (at 12,000, for ~2 s after the read)."""
+    from types import SimpleNamespace
+
+    from quantix_lb.server import ControlPlane, Settings
+
+    plane = ControlPlane(Settings(data_dir=tmp_path, local_worker=False))
+    plane._store = SimpleNamespace(is_open=True)  # type: ignore[assignment]
+    realizer = SimpleNamespace(topology=SimpleNamespace(synced=False), last_full_pass=None)
+    plane._realizer = realizer  # type: ignore[assignment]
+    states = []
+    for synced, passed in ((False, None), (True, None), (True, object())):
+        realizer.topology.synced, realizer.last_full_pass = synced, passed
+        ready, parts = plane._readiness()
+        states.append((ready, parts["ovn_northbound"]))
+    assert states == [(False, "not read"), (False, "comparing"), (True, "read")]
 
 
 def test_readyz_waits_for_the_northbound(make_server) -> None:  # type: ignore[no-untyped-def]

@@ -406,15 +406,18 @@ class ControlPlane:
         metrics.set_source(metrics.PENDING, realizer.pending)
 
     def _readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Store open, Northbound read once and connected, and (when serve runs its own)
-        a health worker's session open."""
+        """Store open, Northbound read once, connected and compared with the store (so
+        no load balancer shows PENDING_* only because it was not yet looked at), and
+        (when serve runs its own) a health worker's session open."""
         store = self._store is not None and self._store.is_open
-        nb = self._realizer is not None and self._realizer.topology.synced
+        realizer = self._realizer
+        nb = "not read"
+        if realizer is not None and realizer.topology.synced:
+            nb = "read" if realizer.last_full_pass is not None else "comparing"
         workers = self._health.workers() if self._health is not None else 0
         workers_ok = workers > 0 or not self.settings.local_worker
-        parts = {"store": "open" if store else "closed", "ovn_northbound": "read" if nb else "not read",
-                 "health_workers": workers}  # fmt: skip
-        return store and nb and workers_ok, parts
+        parts = {"store": "open" if store else "closed", "ovn_northbound": nb, "health_workers": workers}
+        return store and nb == "read" and workers_ok, parts
 
     def _local_worker_socket(self) -> str:
         return f"unix:{self.settings.data_dir / 'grpc-local.sock'}"
