@@ -702,7 +702,10 @@ def test_probes_of_a_target_are_spaced_by_its_delay() -> None:
             in_window = [t for t in fake.calls["a"] if t - first < 0.5]
             assert 8 <= len(in_window) <= 11
             gaps = [b - a for a, b in itertools.pairwise(fake.calls["a"])]
-            assert min(gaps) >= 0.05 - COALESCE - 1e-3
+            # The fake notes the time its task runs, a loop turn after the launch the
+            # next one is spaced from: a late turn shortens the gap after it (seen:
+            # 53.4 then 47.5 ms on a loaded machine). Early launches would be far shorter.
+            assert min(gaps) >= 0.05 - COALESCE - 5e-3
         finally:
             await p.stop()
 
