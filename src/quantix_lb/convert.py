@@ -451,34 +451,36 @@ class Answers:
     bumps it) and what OVN made of that revision (its status and reason)."""
 
     def __init__(self, kept: int = ANSWERS_KEPT) -> None:
-        self._kept = kept
+        self._limit = kept
         self._by_id: OrderedDict[str, tuple[tuple[int, str, str], bytes]] = OrderedDict()
 
     def message(self, lb: model.LoadBalancer) -> res.LoadBalancer:
         """A new message of `lb`, remembered encoded."""
-        key = _view_key(lb)
-        kept = self._by_id.get(lb.id)
-        if kept is not None and kept[0] == key:
-            self._by_id.move_to_end(lb.id)
-            return res.LoadBalancer.FromString(kept[1])
+        data = self._kept(lb)
+        if data is not None:
+            return res.LoadBalancer.FromString(data)
         message = load_balancer_out(lb)
-        self._keep(lb.id, key, message.SerializeToString())
+        self._keep(lb, message.SerializeToString())
         return message
 
     def encoded(self, lb: model.LoadBalancer) -> bytes:
-        key = _view_key(lb)
-        kept = self._by_id.get(lb.id)
-        if kept is not None and kept[0] == key:
-            self._by_id.move_to_end(lb.id)
-            return kept[1]
-        data = load_balancer_out(lb).SerializeToString()
-        self._keep(lb.id, key, data)
+        data = self._kept(lb)
+        if data is None:
+            data = load_balancer_out(lb).SerializeToString()
+            self._keep(lb, data)
         return data
 
-    def _keep(self, lb_id: str, key: tuple[int, str, str], data: bytes) -> None:
-        self._by_id[lb_id] = (key, data)
-        self._by_id.move_to_end(lb_id)
-        if len(self._by_id) > self._kept:
+    def _kept(self, lb: model.LoadBalancer) -> bytes | None:
+        kept = self._by_id.get(lb.id)
+        if kept is None or kept[0] != _view_key(lb):
+            return None
+        self._by_id.move_to_end(lb.id)
+        return kept[1]
+
+    def _keep(self, lb: model.LoadBalancer, data: bytes) -> None:
+        self._by_id[lb.id] = (_view_key(lb), data)
+        self._by_id.move_to_end(lb.id)
+        if len(self._by_id) > self._limit:
             self._by_id.popitem(last=False)
 
 
