@@ -84,7 +84,7 @@ class Plan:
 
     def __init__(self) -> None:
         self.names: dict[int, tuple[str, Convert]] = {}  # field number -> (JSON name, converter)
-        self.defaults: list[tuple[int, str, Callable[[], Any]]] = []
+        self.defaults: list[tuple[str, Callable[[], Any]]] = []
         self.special: Convert | None = None  # Timestamp, Empty
 
     @classmethod
@@ -103,7 +103,7 @@ class Plan:
             name = field.name if style.proto_names else field.json_name
             plan.names[field.number] = (name, convert)
             if style.always and not field.has_presence:
-                plan.defaults.append((field.number, name, _default(field)))
+                plan.defaults.append((name, _default(field)))
         return plan
 
     def write(self, msg: message.Message) -> Any:
@@ -111,13 +111,11 @@ class Plan:
             return self.special(msg)
         names = self.names
         out = {}
-        seen = set()
         for field, value in msg.ListFields():
             name, convert = names[field.number]
             out[name] = convert(value)
-            seen.add(field.number)
-        for number, name, default in self.defaults:
-            if number not in seen:
+        for name, default in self.defaults:
+            if name not in out:
                 out[name] = default()
         return out
 
