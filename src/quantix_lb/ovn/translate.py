@@ -65,10 +65,8 @@ def endpoint(address: str, port: int) -> str:
 
 
 def eligible(member: model.Member) -> bool:
-    # admin_state ONLINE, spelled out: this runs for every member of every full pass.
     return (
-        member.admin_state_up
-        and not member.drain
+        member.admin_state is model.AdminState.ONLINE
         and member.weight > 0
         and member.operating_status is not model.OperatingStatus.ERROR
     )
