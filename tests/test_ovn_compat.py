@@ -166,6 +166,30 @@ def test_parse_datum_leaves_anything_not_plain_to_python_ovs() -> None:
         compat.parse_datum(protocol, "sctp-ish", False)  # an enum python-ovs checks
 
 
+def test_parse_datum_shares_the_atoms_of_repeated_strings_within_a_bounded_pool(monkeypatch) -> None:
+    helper = ovs_idl.SchemaHelper(location=str(NB_SCHEMA))
+    helper.register_all()
+    ids = helper.get_idl_schema().tables["Load_Balancer"].columns["external_ids"].type
+
+    def parsed(lb: str) -> dict[str, data.Atom]:
+        datum = compat.parse_datum(
+            ids, ["map", [["quantix:owner", "quantix-lb"], ["quantix:lb-id", lb]]], True
+        )
+        assert datum == data.Datum.from_json(
+            ids, ["map", [["quantix:owner", "quantix-lb"], ["quantix:lb-id", lb]]]
+        )
+        return {f"{k.value}={v.value}": (k, v) for k, v in datum.values.items()}
+
+    one, two = parsed("lb-1"), parsed("lb-2")
+    owner_one, owner_two = one["quantix:owner=quantix-lb"], two["quantix:owner=quantix-lb"]
+    assert owner_one[0] is owner_two[0] and owner_one[1] is owner_two[1]  # one key and value for both rows
+    assert one["quantix:lb-id=lb-1"][0] is two["quantix:lb-id=lb-2"][0]
+    monkeypatch.setattr(compat, "ATOM_POOL", 8)
+    for i in range(100):
+        parsed(f"lb-{i}")
+    assert len(compat._atoms) <= 8  # strings seen once cycle out
+
+
 @pytest.mark.parametrize("private", ["_Idl__row_update", "_Idl__add_default", "_Idl__column_name"])
 def test_each_overridden_or_borrowed_private_is_checked(private: str) -> None:
     lacking = compat.missing(idl_module=_stub(Idl={private: None}))

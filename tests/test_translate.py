@@ -1,13 +1,15 @@
 """The pure model -> OVN Northbound translation."""
 
+import json
 import uuid
 
 import pytest
 from msgspec import structs
 
 from builders import m_lb, m_listener, m_member, m_pool
-from quantix_lb import model
+from quantix_lb import model, store
 from quantix_lb.ovn import translate
+from quantix_lb.ovn.desired import Desired
 from quantix_lb.ovn.reconcile import Inbox, Reconciler
 from quantix_lb.ovn.translate import LbRow, Network
 
@@ -228,3 +230,40 @@ def test_a_refused_batch_is_halved_until_the_bad_plans_stand_alone(bad: set[str]
     assert committed == {key for key, _, _ in plans} - bad
     # Each bad plan costs about log2(8) extra transactions, not one per plan.
     assert len(committer.transactions) <= 1 + 2 * 3 * max(1, len(bad))
+
+
+# --- what the reconciler keeps between plans (ovn.desired) ---------------------------------
+
+
+def test_desired_keeps_a_document_undecoded_until_loaded_and_packs_it_losslessly():
+    lb = make_lb([member(f"10.0.0.{i}") for i in range(10, 20)])
+    doc = store.encode(lb)
+    kept = Desired.of_document(doc)
+    assert (kept.id, kept.revision, kept.network_id) == (lb.id, lb.revision, "net")
+    assert not kept.packed
+    assert kept.load() == lb
+    kept.pack()
+    kept.pack()  # idempotent
+    assert kept.packed
+    assert kept.load() == lb
+    assert len(kept._doc) < len(doc) / 2  # the point of packing
+
+    record = Desired(lb)
+    assert record.load() is lb  # a record offered in-process is not copied until packed
+    record.pack()
+    assert record.load() == lb
+
+
+def test_desired_upgrades_an_older_document_once():
+    lb = make_lb([member("10.0.0.10")])
+    old = json.loads(store.encode(lb))
+    # Version 1: a listener held its pool inline, a member had one admin_state.
+    pool = old.pop("pools")[0]
+    for m in pool["members"]:
+        m["admin_state"] = "ONLINE" if m.pop("admin_state_up") else "OFFLINE"
+        m.pop("drain")
+    old["listeners"][0]["default_pool"] = pool
+    del old["listeners"][0]["default_pool_id"], old["v"]
+    kept = Desired.of_document(json.dumps(old).encode())
+    assert (kept.id, kept.revision) == (lb.id, lb.revision)
+    assert kept.load() == store.load(json.dumps(old))

@@ -139,9 +139,18 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(model.LoadBalancer)
 
 
-def dump(lb: model.LoadBalancer) -> str:
+def encode(lb: model.LoadBalancer) -> bytes:
     # The version goes first, so `load` can tell a current document by its prefix.
-    return (_HEAD + _encoder.encode(lb)[1:]).decode()
+    return _HEAD + _encoder.encode(lb)[1:]
+
+
+def dump(lb: model.LoadBalancer) -> str:
+    return encode(lb).decode()
+
+
+def is_current(doc: bytes) -> bool:
+    """Whether a document is of this version (else `load` upgrades it)."""
+    return doc.startswith(_HEAD)
 
 
 def load(doc: str | bytes) -> model.LoadBalancer:

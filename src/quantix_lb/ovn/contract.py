@@ -120,7 +120,10 @@ class Init:
 
 @dataclass(frozen=True)
 class Offer:
-    load_balancers: list[model.LoadBalancer]
+    """The latest desired state of these load balancers, as documents (store.encode's:
+    cheaper to write and read than pickled records, and kept as they are until planned)."""
+
+    documents: list[bytes]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 
 from quantix_lb import metrics, model
 from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
+from quantix_lb.ovn.desired import Desired
 from quantix_lb.ovn.loop import IdlLoop
 from quantix_lb.ovn.reconcile import COLUMNS, FULL_INTERVAL, Inbox, Reconciler
 
@@ -97,7 +98,12 @@ class NbRealizer:
 
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """The latest desired state of these load balancers."""
-        if self._inbox.post((lb.id, lb) for lb in lbs):
+        if self._inbox.post((lb.id, Desired(lb)) for lb in lbs):
+            self._loop.wake()
+
+    def offer_documents(self, documents: Iterable[bytes]) -> None:
+        """The same, as stored documents (store.encode's): decoded only when planned."""
+        if self._inbox.post((d.id, d) for d in map(Desired.of_document, documents)):
             self._loop.wake()
 
     def forget(self, lb_ids: Iterable[str]) -> None:

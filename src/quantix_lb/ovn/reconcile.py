@@ -33,6 +33,7 @@ from quantix_lb.ovn import commands as cmd
 from quantix_lb.ovn import topology as topo
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
+from quantix_lb.ovn.desired import Desired
 from quantix_lb.ovn.index import OwnedRows, attached
 from quantix_lb.ovn.probeports import by_name, probe_port_commands
 
@@ -44,6 +45,9 @@ FULL_INTERVAL = 5.0
 MAX_STEP = 1000  # load balancers per transaction
 SWEEP_STEP = 200  # load balancers of a full pass checked beside pending changes
 RETRY_DELAY = 0.2
+# Desired records packed per turn, while changes are pending and when idle (~50 us each).
+PACK_STEP = 64
+PACK_IDLE_STEP = 1000
 # What the reconciler reads of the replica.
 COLUMNS = {
     "Load_Balancer": list(cmd.LB_COLUMNS),
@@ -62,11 +66,11 @@ class Inbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._lbs: dict[str, model.LoadBalancer | None] = {}  # None: forget it
+        self._lbs: dict[str, Desired | None] = {}  # None: forget it
         self._steering: dict[str, Steering | None] = {}
         self._probe_ports: tuple[ProbePortRow, ...] | None = None  # None: no news
 
-    def post(self, items: Iterable[tuple[str, model.LoadBalancer | None]]) -> bool:
+    def post(self, items: Iterable[tuple[str, Desired | None]]) -> bool:
         """Whether the taker needs a wake-up: one per inbox not yet taken is enough."""
         with self._lock:
             before = len(self._lbs) + len(self._steering)
@@ -90,7 +94,7 @@ class Inbox:
             ports, self._probe_ports = self._probe_ports, None
         return ports
 
-    def take(self) -> tuple[dict[str, model.LoadBalancer | None], dict[str, Steering | None]]:
+    def take(self) -> tuple[dict[str, Desired | None], dict[str, Steering | None]]:
         with self._lock:
             lbs, self._lbs = self._lbs, {}
             steering, self._steering = self._steering, {}
@@ -272,7 +276,8 @@ class Reconciler:
         self._inbox = inbox
         self._index = OwnedRows()
         self._wants = Wants()
-        self._desired: dict[str, model.LoadBalancer] = {}
+        self._desired: dict[str, Desired] = {}
+        self._unpacked: list[Desired] = []  # planned, not yet packed
         self._steering: dict[str, Steering] = {}
         self._dirty: set[str] = set()  # changed or drifted: realized first
         self._sweep: set[str] = set()  # the rest of the running full pass
@@ -324,6 +329,10 @@ class Reconciler:
             if not self._dirty and not self._sweep:
                 self.passes.caught_up(len(self._desired), self.committer.commands)
         busy = self._dirty or self._sweep or self._probe_dirty
+        if self._unpacked:
+            self._pack(PACK_STEP if busy else PACK_IDLE_STEP)
+            if self._unpacked and not busy:
+                return now  # more to pack: soon, a slice at a time
         return max(self._retry_at, now) if busy else self.passes.due
 
     def notify(
@@ -350,7 +359,7 @@ class Reconciler:
 
     # --- the desired state ----------------------------------------------------------------
 
-    def _take(self, lbs: dict[str, model.LoadBalancer | None], steering: dict[str, Steering | None]) -> None:
+    def _take(self, lbs: dict[str, Desired | None], steering: dict[str, Steering | None]) -> None:
         for lb_id, one in steering.items():
             if one is None:
                 if self._steering.pop(lb_id, None) is None:
@@ -372,6 +381,13 @@ class Reconciler:
             # The same revision again (a re-offer after a restart): nothing new to realize.
             if old is None or old.revision != lb.revision or lb_id not in self._reported:
                 self._dirty.add(lb_id)
+
+    def _pack(self, count: int) -> None:
+        """Packs records planned earlier (off the path of the changes that planned them)."""
+        if self._unpacked:
+            packing, self._unpacked = self._unpacked[:count], self._unpacked[count:]
+            for entry in packing:
+                entry.pack()
 
     def _refresh_topology(self, idl: ovs_idl.Idl) -> None:
         self._topology_dirty = False
@@ -499,7 +515,10 @@ class Reconciler:
         check_attach: bool,
         missing_networks: dict[str, str],
     ) -> tuple[list[cmd.Command], Realized | None]:
-        lb = self._desired.get(lb_id)
+        entry = self._desired.get(lb_id)
+        lb = None if entry is None else entry.load()
+        if entry is not None and not entry.packed:
+            self._unpacked.append(entry)
         rows = idl.tables["Load_Balancer"].rows
         have: dict[str, ovs_idl.Row] = {}
         commands: list[cmd.Command] = []

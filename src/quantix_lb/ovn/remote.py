@@ -105,7 +105,7 @@ class RealizerProcess:
     # child ends in the latest state whatever it got twice (offers are idempotent).
 
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
-        batch = list(lbs)
+        batch = [store.encode(lb) for lb in lbs]
         if batch:
             self._outbox.put(Offer(batch))
 
@@ -317,7 +317,8 @@ def _child(args: argparse.Namespace) -> int:
     for lb_id, s in init.steering.items():
         realizer.steer(lb_id, s)
     realizer.set_probe_ports(init.probe_ports)
-    realizer.start([store.load(doc) for doc in init.documents])
+    realizer.offer_documents(init.documents)
+    realizer.start([])
     del init
     stop = threading.Event()
     gctune.keep_frozen(stop)  # the replica is long-lived: full collections must not walk it
@@ -342,8 +343,8 @@ def _child(args: argparse.Namespace) -> int:
                 break
             for item in message.items:
                 match item:
-                    case Offer(lbs):
-                        realizer.offer(lbs)
+                    case Offer(documents):
+                        realizer.offer_documents(documents)
                     case Forget(lb_ids):
                         realizer.forget(lb_ids)
                     case Steer(lb_id, steering):
