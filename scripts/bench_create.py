@@ -147,9 +147,9 @@ class Serve(Server):
         return int((self.data_dir / "ovn" / "ovsdb-server.pid").read_text())
 
     def realizer_pid(self) -> int:
-        """serve's child that owns the NB IDL (quantix_lb.ovn.remote)."""
+        """serve's child that owns the NB IDL (quantix_lb.ovn.child)."""
         for pid in self.child_pids():
-            if b"quantix_lb.ovn.remote" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"quantix_lb.ovn.child" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return pid
         raise RuntimeError("no realizer process")
 

@@ -17,7 +17,7 @@ from conftest import ROOT
 from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceClientSync
-from quantix_lb import model, store
+from quantix_lb import documents, model, store
 from quantix_lb.api import jsonbody
 from quantix_lb.api.dispatch import methods_of, snake
 from quantix_lb.convert import LoadBalancerApi
@@ -774,10 +774,10 @@ def full_load_balancer() -> model.LoadBalancer:
 
 def test_document_round_trip():
     lb = full_load_balancer()
-    doc = store.dump(lb)
-    back = store.load(doc)
+    doc = documents.dump(lb)
+    back = documents.load(doc)
     assert back == lb
-    assert store.dump(back) == doc
+    assert documents.dump(back) == doc
     # Types are rebuilt, not left as JSON lists and strings.
     assert isinstance(back.listeners, tuple) and isinstance(back.pools, tuple)
     assert isinstance(back.pools[0].members, tuple)
@@ -798,9 +798,9 @@ def test_document_round_trip():
 
 
 def test_document_is_compact_versioned_json():
-    doc = store.dump(full_load_balancer())
+    doc = documents.dump(full_load_balancer())
     data = json.loads(doc)
-    assert data["v"] == store.DOC_VERSION == 2
+    assert data["v"] == documents.DOC_VERSION == 2
     assert data["id"] == "lb-1"
     assert [p["id"] for p in data["pools"]] == ["pool-1", "pool-2", "pool-3"]
     assert data["pools"][0]["algorithm"] == "SOURCE_IP_PORT"
@@ -811,14 +811,14 @@ def test_document_is_compact_versioned_json():
 
 
 def test_document_tolerates_older_and_newer_fields():
-    data = json.loads(store.dump(full_load_balancer()))
+    data = json.loads(documents.dump(full_load_balancer()))
     # An older document lacks fields that have defaults; a newer one has fields we do not know.
     del data["status_reason"]
     del data["labels"]
     del data["pools"][0]["members"][1]["weight"]
     del data["pools"][0]["members"][1]["last_failure_reason"]
     data["listeners"][0]["future_field"] = {"x": 1}
-    back = store.load(json.dumps(data))
+    back = documents.load(json.dumps(data))
     assert (back.status_reason, back.labels) == ("", ())
     assert back.pools[0].members[1].weight == 1
     assert back.pools[0].members[1].last_failure_reason == ""
@@ -826,7 +826,7 @@ def test_document_tolerates_older_and_newer_fields():
 
 
 # What the previous release (document version 1, no "v" key) stored: written by its own
-# store.dump. Listeners held their pools inline.
+# documents.dump. Listeners held their pools inline.
 PREVIOUS_RELEASE_DOC = {
     "id": "lb-1",
     "project_id": "proj-1",
@@ -976,9 +976,9 @@ def upgraded_previous_release() -> model.LoadBalancer:
 
 def test_upgrade_moves_inline_pools_to_the_load_balancer():
     original = json.loads(json.dumps(PREVIOUS_RELEASE_DOC))
-    doc = store.upgrade(original)
+    doc = documents.upgrade(original)
     assert original == PREVIOUS_RELEASE_DOC, "the input is left as it was"
-    assert doc["v"] == store.DOC_VERSION
+    assert doc["v"] == documents.DOC_VERSION
     assert [li["default_pool_id"] for li in doc["listeners"]] == ["pool-1", "pool-2"]
     assert not any("default_pool" in li for li in doc["listeners"])
     # Pools keep their ids, monitor and persistence; members keep everything but their
@@ -998,27 +998,27 @@ def test_upgrade_moves_inline_pools_to_the_load_balancer():
     rest = {k: v for k, v in doc.items() if k not in ("v", "listeners", "pools")}
     assert rest == {k: v for k, v in PREVIOUS_RELEASE_DOC.items() if k != "listeners"}
     # A current document passes through.
-    assert store.upgrade(doc) == doc
-    assert store.upgrade({**PREVIOUS_RELEASE_DOC, "v": 1}) == doc
+    assert documents.upgrade(doc) == doc
+    assert documents.upgrade({**PREVIOUS_RELEASE_DOC, "v": 1}) == doc
 
 
 def test_load_reads_a_previous_release_document():
-    lb = store.load(json.dumps(PREVIOUS_RELEASE_DOC))
+    lb = documents.load(json.dumps(PREVIOUS_RELEASE_DOC))
     assert lb == upgraded_previous_release()
     pool = lb.pool("pool-1")
     assert pool.member("mem-1").admin_state is model.AdminState.DRAIN
     assert pool.health_monitor is not None and pool.health_monitor.domain_name == "app.example"
     assert pool.session_persistence == model.SessionPersistence(model.PersistenceType.SOURCE_IP, 120)
     assert lb.pool_of(lb.listener("lis-2")).algorithm is model.Algorithm.LEAST_CONNECTIONS
-    assert store.load(store.dump(lb)) == lb
+    assert documents.load(documents.dump(lb)) == lb
 
 
 def test_a_newer_document_is_refused():
-    newer = {**json.loads(store.dump(full_load_balancer())), "v": store.DOC_VERSION + 1}
+    newer = {**json.loads(documents.dump(full_load_balancer())), "v": documents.DOC_VERSION + 1}
     with pytest.raises(ValueError, match="newer"):
-        store.upgrade(newer)
+        documents.upgrade(newer)
     with pytest.raises(ValueError, match="newer"):
-        store.load(json.dumps(newer))
+        documents.load(json.dumps(newer))
 
 
 def test_migration_rewrites_previous_release_documents(tmp_path: Path):
@@ -1049,8 +1049,8 @@ def test_migration_rewrites_previous_release_documents(tmp_path: Path):
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     finally:
         conn.close()
-    assert json.loads(doc)["v"] == store.DOC_VERSION
-    assert doc == store.dump(upgraded_previous_release())
+    assert json.loads(doc)["v"] == documents.DOC_VERSION
+    assert doc == documents.dump(upgraded_previous_release())
     assert versions == [v for v, _ in store.MIGRATIONS]
 
 

@@ -229,3 +229,16 @@ def test_children_sit_in_a_process_group_of_their_own() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_realizer_child_imports_only_what_realizing_needs() -> None:
+    """Each module costs memory and start-up time in every realizer child: no store
+    (sqlite-utils), metrics (prometheus_client) or API stack there."""
+    probe = (
+        "import sys, quantix_lb.ovn.child; "
+        "print(' '.join(m for m in ('quantix_lb.store', 'sqlite_utils', 'quantix_lb.metrics', "
+        "'prometheus_client', 'grpc', 'starlette', 'google.protobuf') if m in sys.modules))"
+    )
+    argv = [sys.executable, "-c", probe]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == []

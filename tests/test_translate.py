@@ -7,7 +7,7 @@ import pytest
 from msgspec import structs
 
 from builders import m_lb, m_listener, m_member, m_pool
-from quantix_lb import model, store
+from quantix_lb import documents, model
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.desired import Desired
 from quantix_lb.ovn.reconcile import Inbox, Reconciler
@@ -237,7 +237,7 @@ def test_a_refused_batch_is_halved_until_the_bad_plans_stand_alone(bad: set[str]
 
 def test_desired_keeps_a_document_undecoded_until_loaded_and_packs_it_losslessly():
     lb = make_lb([member(f"10.0.0.{i}") for i in range(10, 20)])
-    doc = store.encode(lb)
+    doc = documents.encode(lb)
     kept = Desired.of_document(doc)
     assert (kept.id, kept.revision, kept.network_id) == (lb.id, lb.revision, "net")
     assert not kept.packed
@@ -256,7 +256,7 @@ def test_desired_keeps_a_document_undecoded_until_loaded_and_packs_it_losslessly
 
 def test_desired_upgrades_an_older_document_once():
     lb = make_lb([member("10.0.0.10")])
-    old = json.loads(store.encode(lb))
+    old = json.loads(documents.encode(lb))
     # Version 1: a listener held its pool inline, a member had one admin_state.
     pool = old.pop("pools")[0]
     for m in pool["members"]:
@@ -266,4 +266,4 @@ def test_desired_upgrades_an_older_document_once():
     del old["listeners"][0]["default_pool_id"], old["v"]
     kept = Desired.of_document(json.dumps(old).encode())
     assert (kept.id, kept.revision) == (lb.id, lb.revision)
-    assert kept.load() == store.load(json.dumps(old))
+    assert kept.load() == documents.load(json.dumps(old))

@@ -111,7 +111,7 @@ class Realizer(Protocol):
 @dataclass(frozen=True)
 class Init:
     """The child's first message: the whole desired state, as stored documents
-    (store.dump's; the child decodes them: the parent never holds them all decoded)."""
+    (documents.encode's; the child decodes them: the parent never holds them all decoded)."""
 
     documents: list[bytes]
     steering: dict[str, Steering]
@@ -120,7 +120,7 @@ class Init:
 
 @dataclass(frozen=True)
 class Offer:
-    """The latest desired state of these load balancers, as documents (store.encode's:
+    """The latest desired state of these load balancers, as documents (documents.encode's:
     cheaper to write and read than pickled records, and kept as they are until planned)."""
 
     documents: list[bytes]

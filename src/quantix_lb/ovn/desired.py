@@ -16,7 +16,7 @@ import zlib
 
 import msgspec
 
-from quantix_lb import model, store
+from quantix_lb import documents, model
 
 
 class _Head(msgspec.Struct):
@@ -43,9 +43,9 @@ class Desired:
 
     @classmethod
     def of_document(cls, doc: bytes) -> Desired:
-        """From a stored document (store.encode's), read only as far as its head."""
-        if not store.is_current(doc):
-            return cls(store.load(doc))  # an older document: upgraded once, here
+        """From a stored document (documents.encode's), read only as far as its head."""
+        if not documents.is_current(doc):
+            return cls(documents.load(doc))  # an older document: upgraded once, here
         head = _head.decode(doc)
         self = cls.__new__(cls)
         self.id, self.revision, self.network_id = head.id, head.revision, head.network_id
@@ -59,10 +59,10 @@ class Desired:
     def load(self) -> model.LoadBalancer:
         if self._record is not None:
             return self._record
-        return store.load(zlib.decompress(self._doc) if self._zipped else self._doc)
+        return documents.load(zlib.decompress(self._doc) if self._zipped else self._doc)
 
     def pack(self) -> None:
         """Keeps it compressed from now on (idempotent)."""
         if not self._zipped:
-            doc = self._doc if self._record is None else store.encode(self._record)
+            doc = self._doc if self._record is None else documents.encode(self._record)
             self._doc, self._record, self._zipped = zlib.compress(doc, 1), None, True

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from quantix_lb import metrics, model
+from quantix_lb import model
 from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
 from quantix_lb.ovn.desired import Desired
 from quantix_lb.ovn.loop import IdlLoop
@@ -43,7 +43,6 @@ class NbRealizer:
         )
         if on_realized is not None:
             self._reconciler.on_realized = on_realized
-        self._reconciler.committer.on_transaction = metrics.observe_nb_transaction
         self._loop = IdlLoop(remote, COLUMNS, self._reconciler)
 
     @property
@@ -102,7 +101,7 @@ class NbRealizer:
             self._loop.wake()
 
     def offer_documents(self, documents: Iterable[bytes]) -> None:
-        """The same, as stored documents (store.encode's): decoded only when planned."""
+        """The same, as stored documents (documents.encode's): decoded only when planned."""
         if self._inbox.post((d.id, d) for d in map(Desired.of_document, documents)):
             self._loop.wake()
 

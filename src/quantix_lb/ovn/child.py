@@ -1,0 +1,131 @@
+"""The realizer's child process (`python -m quantix_lb.ovn.child`): owns the NB
+IDL (NbRealizer) and speaks contract.py's messages with RealizerProcess
+(remote.py) over the pipe it inherits.
+
+It imports only what realizing needs (no store, metrics or API): every module
+costs memory and start-up time in each child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from quantix_lb import gctune, logs
+from quantix_lb.ovn.contract import (
+    Forget,
+    Init,
+    NbTransaction,
+    Offer,
+    Outcomes,
+    ProbePorts,
+    Realized,
+    Status,
+    Steer,
+    Stop,
+    TopologyChanged,
+)
+from quantix_lb.ovn.nb import NbRealizer
+
+STATUS_EVERY = 1.0  # seconds between status messages
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure(args.log_format)
+    conn = Connection(args.fd)
+    send_lock = threading.Lock()
+
+    def send(message: Outcomes | TopologyChanged | Status) -> None:
+        with send_lock:
+            conn.send(message)
+
+    realizer = NbRealizer(args.remote, create_networks=args.create_networks, full_interval=args.full_interval)
+    transactions: list[NbTransaction] = []  # for the parent's metrics
+
+    def observed() -> list[NbTransaction]:
+        with send_lock:
+            done, transactions[:] = list(transactions), []
+        return done
+
+    def realized(outcomes: list[Realized]) -> None:
+        send(Outcomes(outcomes, observed()))
+
+    realizer.on_realized = realized
+
+    def transaction(outcome: str, seconds: float, commands: int) -> None:
+        with send_lock:
+            transactions.append(NbTransaction(outcome, seconds, commands))
+
+    realizer.on_transaction = transaction
+    realizer.on_topology = lambda topology: send(TopologyChanged(topology))
+    realizer.connect()  # the NB is read while the control plane sends what it wants
+    try:
+        init = conn.recv()
+    except (EOFError, OSError):
+        realizer.stop()
+        return 0  # the control plane is gone before it said anything
+    if not isinstance(init, Init):
+        raise TypeError(f"the first message must be Init, not {type(init).__name__}")
+    for lb_id, s in init.steering.items():
+        realizer.steer(lb_id, s)
+    realizer.set_probe_ports(init.probe_ports)
+    realizer.offer_documents(init.documents)
+    realizer.start([])
+    del init
+    stop = threading.Event()
+    gctune.keep_frozen(stop)  # the replica is long-lived: full collections must not walk it
+
+    def status() -> None:
+        # Every STATUS_EVERY, and soon after each full pass.
+        last_pass, last_sent = None, 0.0
+        while not stop.wait(0.1):
+            if realizer.last_full_pass is last_pass and time.monotonic() - last_sent < STATUS_EVERY:
+                continue
+            first = last_pass is None and realizer.last_full_pass is not None
+            last_pass, last_sent = realizer.last_full_pass, time.monotonic()
+            send(Status(realizer.pending(), last_pass, observed()))
+            if first:
+                gctune.settle()  # the replica is read and compared: the rest was start-up's
+
+    threading.Thread(target=status, name="status", daemon=True).start()
+    try:
+        while True:
+            message = conn.recv()
+            if isinstance(message, Stop):
+                break
+            for item in message.items:
+                match item:
+                    case Offer(documents):
+                        realizer.offer_documents(documents)
+                    case Forget(lb_ids):
+                        realizer.forget(lb_ids)
+                    case Steer(lb_id, steering):
+                        realizer.steer(lb_id, steering)
+                    case ProbePorts(ports):
+                        realizer.set_probe_ports(ports)
+    except (EOFError, OSError):
+        pass  # the control plane is gone
+    finally:
+        stop.set()
+        realizer.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="quantix_lb.ovn.child")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--remote", required=True)
+    parser.add_argument("--full-interval", type=float, required=True)
+    parser.add_argument("--create-networks", action="store_true")
+    parser.add_argument("--log-format", default="console")
+    args = parser.parse_args(argv)
+    os.set_inheritable(args.fd, False)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
