@@ -9,7 +9,7 @@ from msgspec import structs
 from builders import m_lb, m_listener, m_member, m_pool
 from quantix_lb import documents, model
 from quantix_lb.ovn import translate
-from quantix_lb.ovn.desired import Desired
+from quantix_lb.ovn.desired import Desired, packed
 from quantix_lb.ovn.reconcile import Inbox, Reconciler
 from quantix_lb.ovn.translate import LbRow, Network
 
@@ -248,6 +248,10 @@ def test_desired_keeps_a_document_undecoded_until_loaded_and_packs_it_losslessly
     assert kept.load() == lb
     assert len(kept._doc) < len(doc) / 2  # the point of packing
 
+    init = Desired.of_packed(packed(doc))  # as an Init brings it: compressed by the parent
+    assert (init.id, init.revision, init.network_id, init.packed) == (lb.id, lb.revision, "net", True)
+    assert init.load() == lb
+
     record = Desired(lb)
     assert record.load() is lb  # a record offered in-process is not copied until packed
     record.pack()
@@ -264,6 +268,7 @@ def test_desired_upgrades_an_older_document_once():
         m.pop("drain")
     old["listeners"][0]["default_pool"] = pool
     del old["listeners"][0]["default_pool_id"], old["v"]
-    kept = Desired.of_document(json.dumps(old).encode())
-    assert (kept.id, kept.revision) == (lb.id, lb.revision)
-    assert kept.load() == documents.load(json.dumps(old))
+    older = json.dumps(old).encode()
+    for kept in Desired.of_document(older), Desired.of_packed(packed(older)):
+        assert (kept.id, kept.revision) == (lb.id, lb.revision)
+        assert kept.load() == documents.load(json.dumps(old))

@@ -60,6 +60,22 @@ def dump(lb: model.LoadBalancer) -> str:
     return encode(lb).decode()
 
 
+class Head(msgspec.Struct):
+    """What a document says first-hand of its load balancer, read without the rest."""
+
+    id: str
+    revision: int
+    network_id: str
+
+
+_head = msgspec.json.Decoder(Head)
+
+
+def head(doc: bytes) -> Head:
+    """A current document's head (see `is_current`): ~3 us, not the ~17 us of `load`."""
+    return _head.decode(doc)
+
+
 def is_current(doc: bytes) -> bool:
     """Whether a document is of this version (else `load` upgrades it)."""
     return doc.startswith(_HEAD)

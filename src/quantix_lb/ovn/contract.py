@@ -111,9 +111,10 @@ class Realizer(Protocol):
 @dataclass(frozen=True)
 class Init:
     """The child's first message: the whole desired state, as stored documents
-    (documents.encode's; the child decodes them: the parent never holds them all decoded)."""
+    compressed by the parent (desired.packed: the parent never holds them all
+    decoded, and the child decodes each only when it plans it)."""
 
-    documents: list[bytes]
+    load_balancers: list[tuple[str, int, str, bytes]]  # desired.Packed
     steering: dict[str, Steering]
     probe_ports: tuple[ProbePortRow, ...] = ()
 

@@ -3,29 +3,29 @@
 At 10,000 load balancers of 2 listeners x 10 members the decoded records took
 ~67 MB of the realizer's heap, yet each is read only when its load balancer is
 planned again (a change, its steering, its network, drift). So a load balancer
-is kept as its stored document, compressed once planned (~850 bytes instead of
-~5.5 KB decoded), and decoded when planned (~40 us). A document that arrives
-(the Init, an offer over the pipe) is not decoded before its plan: decoding
-12,000 at once and dropping them would leave the heap fragmented. What every
-pass reads (id, revision, network) is kept plain.
+is kept as its stored document, compressed (~850 bytes instead of ~5.5 KB
+decoded), and decoded when planned (~40 us). A document that arrives is not
+decoded before its plan: decoding 10,000 at once and dropping them would leave
+the heap fragmented. The Init's documents come compressed (`packed`, done by
+the parent while the child reads the NB); an offer's is compressed once planned.
+What every pass reads (id, revision, network) is kept plain.
 """
 
 from __future__ import annotations
 
 import zlib
 
-import msgspec
-
 from quantix_lb import documents, model
 
-
-class _Head(msgspec.Struct):
-    id: str
-    revision: int
-    network_id: str
+Packed = tuple[str, int, str, bytes]  # id, revision, network id, compressed document
 
 
-_head = msgspec.json.Decoder(_Head)
+def packed(doc: bytes) -> Packed:
+    """A stored document, compressed, with what the reconciler reads of it plain."""
+    if not documents.is_current(doc):
+        doc = documents.encode(documents.load(doc))  # an older document: upgraded once, here
+    head = documents.head(doc)
+    return head.id, head.revision, head.network_id, zlib.compress(doc, 1)
 
 
 class Desired:
@@ -42,15 +42,23 @@ class Desired:
         self._zipped = False
 
     @classmethod
+    def _of(cls, lb_id: str, revision: int, network_id: str, doc: bytes, zipped: bool) -> Desired:
+        self = cls.__new__(cls)
+        self.id, self.revision, self.network_id = lb_id, revision, network_id
+        self._record, self._doc, self._zipped = None, doc, zipped
+        return self
+
+    @classmethod
     def of_document(cls, doc: bytes) -> Desired:
         """From a stored document (documents.encode's), read only as far as its head."""
         if not documents.is_current(doc):
             return cls(documents.load(doc))  # an older document: upgraded once, here
-        head = _head.decode(doc)
-        self = cls.__new__(cls)
-        self.id, self.revision, self.network_id = head.id, head.revision, head.network_id
-        self._record, self._doc, self._zipped = None, doc, False
-        return self
+        head = documents.head(doc)
+        return cls._of(head.id, head.revision, head.network_id, doc, False)
+
+    @classmethod
+    def of_packed(cls, p: Packed) -> Desired:
+        return cls._of(*p, True)
 
     @property
     def packed(self) -> bool:

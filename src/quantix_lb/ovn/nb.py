@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from quantix_lb import model
 from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
-from quantix_lb.ovn.desired import Desired
+from quantix_lb.ovn.desired import Desired, Packed
 from quantix_lb.ovn.loop import IdlLoop
 from quantix_lb.ovn.reconcile import COLUMNS, FULL_INTERVAL, Inbox, Reconciler
 
@@ -98,6 +98,11 @@ class NbRealizer:
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """The latest desired state of these load balancers."""
         if self._inbox.post((lb.id, Desired(lb)) for lb in lbs):
+            self._loop.wake()
+
+    def offer_packed(self, load_balancers: Iterable[Packed]) -> None:
+        """The same, compressed by the control plane (an Init's)."""
+        if self._inbox.post((p[0], Desired.of_packed(p)) for p in load_balancers):
             self._loop.wake()
 
     def offer_documents(self, documents: Iterable[bytes]) -> None:

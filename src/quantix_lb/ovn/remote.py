@@ -46,6 +46,7 @@ from quantix_lb.ovn.contract import (
     Topology,
     TopologyChanged,
 )
+from quantix_lb.ovn.desired import packed
 from quantix_lb.proc import spawn
 from quantix_lb.supervisor import Supervisor
 
@@ -192,9 +193,10 @@ class RealizerProcess:
 
     def _init(self) -> Init:
         """On the sender's thread."""
-        documents = self._desired()
+        # Compressed here, on the other core, while the child reads the NB.
+        load_balancers = [packed(doc) for doc in self._desired()]
         with self._lock:
-            return Init(documents, dict(self._steering), self._probe_ports)
+            return Init(load_balancers, dict(self._steering), self._probe_ports)
 
     def _send_loop(self) -> None:
         initialized: Connection | None = None  # the connection that had its Init
