@@ -1217,3 +1217,25 @@ def test_answers_encode_each_view_once_and_follow_revision_and_status():
         answers.encoded(other)
     assert answers.encoded(others[1]) is answers.encoded(others[1])
     assert len(answers._by_id) == 2 and lb.id not in answers._by_id
+
+
+def test_answers_anticipated_on_a_restart_are_the_realized_views_and_yield_to_newer():
+    from quantix_lb.convert import Answers, load_balancer_out
+
+    lb = full_load_balancer()
+    deleting = replace(lb, id="lb-deleting", provisioning_status=model.ProvisioningStatus.PENDING_DELETE)
+    changed = replace(lb, id="lb-changed")
+    answers = Answers(kept=3)
+    newer = replace(model.realized(changed), revision=changed.revision + 1)
+    answers.encoded(newer)  # answered while the anticipation ran
+    answers.adopt(Answers.anticipate([lb, deleting, changed]))
+    # Once OVN holds them as stored, their views are found, not built again.
+    active = model.realized(lb)
+    assert answers._kept(active) == load_balancer_out(active).SerializeToString()
+    assert answers._kept(deleting) == load_balancer_out(deleting).SerializeToString()
+    assert answers._kept(lb) is None  # the pending view is not the anticipated one
+    assert answers._kept(newer) == load_balancer_out(newer).SerializeToString()
+    # Anticipated answers go first when the bound is reached; the bound holds.
+    assert len(answers._by_id) == 3
+    answers.encoded(replace(lb, id="lb-other"))
+    assert len(answers._by_id) == 3 and "lb-other" in answers._by_id and newer.id in answers._by_id

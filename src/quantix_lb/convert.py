@@ -11,10 +11,13 @@ violations, never exceptions); every other rule lives in `model` and `service`.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import itertools
 import math
+import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 from google.protobuf.empty_pb2 import Empty
@@ -441,6 +444,8 @@ def _required(value: str, field: str) -> str:
 # --- the RPCs -------------------------------------------------------------------------
 
 ANSWERS_KEPT = 16_384  # load balancers whose latest answer stays encoded (~1.3 KB each)
+ViewKey = tuple[int, str, str]
+Kept = tuple[str, ViewKey, bytes]  # load balancer id, its view's key, the answer encoded
 
 
 class Answers:
@@ -452,7 +457,7 @@ class Answers:
 
     def __init__(self, kept: int = ANSWERS_KEPT) -> None:
         self._limit = kept
-        self._by_id: OrderedDict[str, tuple[tuple[int, str, str], bytes]] = OrderedDict()
+        self._by_id: OrderedDict[str, tuple[ViewKey, bytes]] = OrderedDict()
 
     def message(self, lb: model.LoadBalancer) -> res.LoadBalancer:
         """A new message of `lb`, remembered encoded."""
@@ -470,6 +475,28 @@ class Answers:
             self._keep(lb, data)
         return data
 
+    @staticmethod
+    def anticipate(lbs: Iterable[model.LoadBalancer], limit: int = ANSWERS_KEPT) -> list[Kept]:
+        """The answers these stored load balancers will have once OVN holds them as
+        stored, as after a restart (a PENDING_DELETE stays as it is), encoded ahead:
+        any thread may call it, while the realizer reads the NB. Else the first list
+        after a restart builds every answer (~1 s at 10,000)."""
+        ahead: list[Kept] = []
+        for lb in itertools.islice(lbs, limit):
+            if lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
+                lb = model.realized(lb)
+            ahead.append((lb.id, _view_key(lb), load_balancer_out(lb).SerializeToString()))
+        return ahead
+
+    def adopt(self, ahead: list[Kept]) -> None:
+        """Keeps anticipated answers (on the event loop), under any kept since."""
+        for lb_id, key, data in ahead:
+            if len(self._by_id) >= self._limit:
+                return
+            if lb_id not in self._by_id:
+                self._by_id[lb_id] = (key, data)
+                self._by_id.move_to_end(lb_id, last=False)
+
     def _kept(self, lb: model.LoadBalancer) -> bytes | None:
         kept = self._by_id.get(lb.id)
         if kept is None or kept[0] != _view_key(lb):
@@ -484,7 +511,7 @@ class Answers:
             self._by_id.popitem(last=False)
 
 
-def _view_key(lb: model.LoadBalancer) -> tuple[int, str, str]:
+def _view_key(lb: model.LoadBalancer) -> ViewKey:
     return (lb.revision, lb.provisioning_status.value, lb.status_reason)
 
 
@@ -495,6 +522,19 @@ class LoadBalancerApi:
         self._core = core
         self._answers = Answers()
         self._out = self._answers.message
+
+    async def anticipate(self, lbs: Callable[[], Iterable[model.LoadBalancer]]) -> None:
+        """Encodes the answers the stored load balancers will have once realized, on a
+        thread (see Answers.anticipate)."""
+        stop = threading.Event()  # a cancelled wait leaves its thread running: tell it
+
+        def encode() -> list[Kept]:
+            return Answers.anticipate(itertools.takewhile(lambda _: not stop.is_set(), lbs()))
+
+        try:
+            self._answers.adopt(await asyncio.to_thread(encode))
+        finally:
+            stop.set()
 
     async def get_load_balancer(self, req: svc.GetLoadBalancerRequest, who: Principal) -> res.LoadBalancer:
         return self._out(self._core.get(_required(req.id, "id"), who))

@@ -192,7 +192,11 @@ class ControlPlane:
         self._export_gauges()
         metrics.register_collector(LoadBalancerMetrics(self._stats, store.get, self._steering))
         # Each role to its job: a worker token opens the worker stream and nothing else.
-        api = Dispatcher(LoadBalancerApi(core), auth, methods_of(SERVICE), TENANT_ROLES)
+        lb_api = LoadBalancerApi(core)
+        api = Dispatcher(lb_api, auth, methods_of(SERVICE), TENANT_ROLES)
+        # While the realizer compares the NB: the first list after a restart finds its answers.
+        anticipation = asyncio.create_task(lb_api.anticipate(store.decoded))
+        self._lifespan.push_async_callback(_cancelled, anticipation)
         worker_api = Dispatcher(HealthWorkerApi(coordinator), auth, methods_of(HEALTH_SERVICE), WORKER_ROLES)
         await self._start_grpc(api, worker_api)
         await self._start_http(api, auth, http_sock)
