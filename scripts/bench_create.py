@@ -147,9 +147,11 @@ class Serve(Server):
         return int((self.data_dir / "ovn" / "ovsdb-server.pid").read_text())
 
     def realizer_pid(self) -> int:
-        """serve's child that owns the NB IDL (quantix_lb.ovn.child)."""
+        """serve's child that owns the NB IDL: quantix_lb.ovn.child, or quantix_lb.ovn.remote
+        in releases before the child had a module of its own (this script measures those too)."""
         for pid in self.child_pids():
-            if b"quantix_lb.ovn.child" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"quantix_lb.ovn.child" in cmdline or b"quantix_lb.ovn.remote" in cmdline:
                 return pid
         raise RuntimeError("no realizer process")
 
