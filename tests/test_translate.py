@@ -45,6 +45,10 @@ def test_one_row_per_listener_with_ownership_tags():
     assert ids[translate.LISTENER_ID_KEY] == "lis-1"
     assert ids[translate.PROJECT_ID_KEY] == "proj"
     assert ids[translate.NETWORK_ID_KEY] == "net"
+    assert row.external_ids == tuple(sorted(row.external_ids))  # a map's order, as `holds` reads it
+    other = only_row(make_lb([member("10.0.0.12")], vip="10.0.0.101"))
+    shared = {pair for pair in row.external_ids if any(pair is p for p in other.external_ids)}
+    assert {k for k, _ in shared} == {translate.OWNER_KEY, translate.PROJECT_ID_KEY, translate.NETWORK_ID_KEY}
 
 
 @pytest.mark.parametrize(

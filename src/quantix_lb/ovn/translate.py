@@ -101,6 +101,23 @@ def backends(pool: model.Pool, steering: Mapping[str, int] | None = None) -> str
     )
 
 
+_OWNER_PAIR = (OWNER_KEY, OWNER)
+_PAIRS_KEPT = 4096
+_pairs: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _shared_pair(key: str, value: str) -> tuple[str, str]:
+    """One tuple for a (key, value) that thousands of rows hold (a project, a network),
+    while it stays in a pool that is emptied when full."""
+    pair = (key, value)
+    kept = _pairs.get(pair)
+    if kept is None:
+        if len(_pairs) >= _PAIRS_KEPT:
+            _pairs.clear()
+        kept = _pairs[pair] = pair
+    return kept
+
+
 def selection_fields(algorithm: model.Algorithm) -> tuple[str, ...]:
     # The NB schema names only ip_src/ip_dst; OVN applies them to IPv6 VIPs too.
     if algorithm is model.Algorithm.SOURCE_IP:
@@ -126,20 +143,21 @@ def listener_row(
     sp = pool.session_persistence
     if sp and sp.type is model.PersistenceType.SOURCE_IP:
         options["affinity_timeout"] = str(sp.timeout)
-    external_ids = {
-        OWNER_KEY: OWNER,
-        LB_ID_KEY: lb.id,
-        LISTENER_ID_KEY: listener.id,
-        PROJECT_ID_KEY: lb.project_id,
-        NETWORK_ID_KEY: lb.network_id,
-    }
+    # In key order (as OVSDB and `holds` read a map); the pairs many rows have alike are shared.
+    external_ids = (
+        (LB_ID_KEY, lb.id),
+        (LISTENER_ID_KEY, listener.id),
+        _shared_pair(NETWORK_ID_KEY, lb.network_id),
+        _OWNER_PAIR,
+        _shared_pair(PROJECT_ID_KEY, lb.project_id),
+    )
     return LbRow(
         name=f"qlb-{listener.id}",
         protocol=listener.protocol.l4,
         vips=((endpoint(lb.vip_address, listener.port), members),),
         selection_fields=selection_fields(pool.algorithm),
         options=tuple(sorted(options.items())),
-        external_ids=tuple(sorted(external_ids.items())),
+        external_ids=external_ids,
     )
 
 
