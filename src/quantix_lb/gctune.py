@@ -51,8 +51,16 @@ def settle() -> None:
     trim()
 
 
+def pause() -> None:
+    """No automatic collections until `keep_frozen`: a start-up that builds a large heap
+    of long-lived objects at once (the realizer's first read of the NB, ~1 M objects at
+    10,000 load balancers) would otherwise walk all of it several times while it grows."""
+    gc.disable()
+
+
 def keep_frozen(stop: threading.Event, interval: float = INTERVAL) -> threading.Thread:
     """Tunes the collector and freezes the survivors every `interval` until `stop` is set."""
+    gc.enable()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0, gen1, gen2)
 

@@ -32,6 +32,7 @@ from quantix_lb.ovn.contract import (
 from quantix_lb.ovn.nb import NbRealizer
 
 STATUS_EVERY = 1.0  # seconds between status messages
+START_GC_AFTER = 60.0  # seconds: the collector runs from the first full pass, or from then
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     realizer.on_transaction = transaction
     realizer.on_topology = lambda topology: send(TopologyChanged(topology))
+    gctune.pause()  # until the first full pass (or START_GC_AFTER): see gctune.pause
+    started = time.monotonic()
     realizer.connect()  # the NB is read while the control plane sends what it wants
     try:
         init = conn.recv()
@@ -77,12 +80,14 @@ def run(args: argparse.Namespace) -> int:
     realizer.start([])
     del init
     stop = threading.Event()
-    gctune.keep_frozen(stop)  # the replica is long-lived: full collections must not walk it
 
     def status() -> None:
         # Every STATUS_EVERY, and soon after each full pass.
-        last_pass, last_sent = None, 0.0
+        last_pass, last_sent, collecting = None, 0.0, False
         while not stop.wait(0.1):
+            if not collecting and time.monotonic() - started > START_GC_AFTER:
+                collecting = True  # the NB is away: cyclic garbage must not pile up meanwhile
+                gctune.keep_frozen(stop)
             if realizer.last_full_pass is last_pass and time.monotonic() - last_sent < STATUS_EVERY:
                 continue
             first = last_pass is None and realizer.last_full_pass is not None
@@ -90,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
             send(Status(realizer.pending(), last_pass, observed()))
             if first:
                 gctune.settle()  # the replica is read and compared: the rest was start-up's
+                if not collecting:
+                    collecting = True  # the replica is long-lived: full collections must not walk it
+                    gctune.keep_frozen(stop)
 
     threading.Thread(target=status, name="status", daemon=True).start()
     try:
