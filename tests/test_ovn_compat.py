@@ -184,10 +184,10 @@ def test_parse_datum_shares_the_atoms_of_repeated_strings_within_a_bounded_pool(
     owner_one, owner_two = one["quantix:owner=quantix-lb"], two["quantix:owner=quantix-lb"]
     assert owner_one[0] is owner_two[0] and owner_one[1] is owner_two[1]  # one key and value for both rows
     assert one["quantix:lb-id=lb-1"][0] is two["quantix:lb-id=lb-2"][0]
-    monkeypatch.setattr(compat, "ATOM_POOL", 8)
+    monkeypatch.setattr(compat._atom, "limit", 8)
     for i in range(100):
         parsed(f"lb-{i}")
-    assert len(compat._atoms) <= 8  # strings seen once cycle out
+    assert len(compat._atom) <= 8  # strings seen once cycle out
 
 
 @pytest.mark.parametrize("private", ["_Idl__row_update", "_Idl__add_default", "_Idl__column_name"])

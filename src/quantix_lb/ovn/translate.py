@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from quantix_lb import model
+from quantix_lb.interning import Interned
 
 OWNER_KEY = "quantix:owner"
 OWNER = "quantix-lb"
@@ -102,20 +103,8 @@ def backends(pool: model.Pool, steering: Mapping[str, int] | None = None) -> str
 
 
 _OWNER_PAIR = (OWNER_KEY, OWNER)
-_PAIRS_KEPT = 4096
-_pairs: dict[tuple[str, str], tuple[str, str]] = {}
-
-
-def _shared_pair(key: str, value: str) -> tuple[str, str]:
-    """One tuple for a (key, value) that thousands of rows hold (a project, a network),
-    while it stays in a pool that is emptied when full."""
-    pair = (key, value)
-    kept = _pairs.get(pair)
-    if kept is None:
-        if len(_pairs) >= _PAIRS_KEPT:
-            _pairs.clear()
-        kept = _pairs[pair] = pair
-    return kept
+# One tuple for a (key, value) that thousands of rows hold (a project, a network).
+_shared_pair: Interned[tuple[str, str], tuple[str, str]] = Interned(lambda pair: pair)
 
 
 def selection_fields(algorithm: model.Algorithm) -> tuple[str, ...]:
@@ -147,9 +136,9 @@ def listener_row(
     external_ids = (
         (LB_ID_KEY, lb.id),
         (LISTENER_ID_KEY, listener.id),
-        _shared_pair(NETWORK_ID_KEY, lb.network_id),
+        _shared_pair((NETWORK_ID_KEY, lb.network_id)),
         _OWNER_PAIR,
-        _shared_pair(PROJECT_ID_KEY, lb.project_id),
+        _shared_pair((PROJECT_ID_KEY, lb.project_id)),
     )
     return LbRow(
         name=f"qlb-{listener.id}",
