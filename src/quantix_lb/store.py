@@ -305,23 +305,17 @@ class Store:
             after = rows[-1][0]
 
     def decoded(self) -> Iterator[model.LoadBalancer]:
-        """Every load balancer, decoded one at a time on a connection of its own: any
-        thread may call it."""
+        """Every load balancer, decoded one at a time (as `documents`)."""
+        return map(load, self.documents())
+
+    def documents(self) -> Iterator[bytes]:
+        """Every load balancer's document, undecoded (see `load`), one at a time, read on
+        a connection of its own: any thread may call it."""
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         conn.text_factory = bytes
         try:
             for (doc,) in conn.execute("SELECT doc FROM load_balancers ORDER BY seq"):
-                yield load(doc)
-        finally:
-            conn.close()
-
-    def documents(self) -> list[bytes]:
-        """Every load balancer's document, undecoded (see `load`), read on a connection
-        of its own: any thread may call it."""
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        conn.text_factory = bytes
-        try:
-            return [doc for (doc,) in conn.execute("SELECT doc FROM load_balancers ORDER BY seq")]
+                yield doc
         finally:
             conn.close()
 

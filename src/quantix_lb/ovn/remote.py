@@ -69,7 +69,7 @@ class RealizerProcess:
         create_networks: bool,
         full_interval: float,
         log_format: str = "console",
-        desired: Callable[[], list[bytes]] = list,
+        desired: Callable[[], Iterable[bytes]] = tuple,
     ) -> None:
         self.remote = remote
         self.create_networks = create_networks
