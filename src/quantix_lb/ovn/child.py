@@ -85,19 +85,17 @@ def run(args: argparse.Namespace) -> int:
         # Every STATUS_EVERY, and soon after each full pass.
         last_pass, last_sent, collecting = None, 0.0, False
         while not stop.wait(0.1):
-            if not collecting and time.monotonic() - started > START_GC_AFTER:
-                collecting = True  # the NB is away: cyclic garbage must not pile up meanwhile
+            if realizer.last_full_pass is not last_pass or time.monotonic() - last_sent >= STATUS_EVERY:
+                first = last_pass is None and realizer.last_full_pass is not None
+                last_pass, last_sent = realizer.last_full_pass, time.monotonic()
+                send(Status(realizer.pending(), last_pass, observed()))
+                if first:
+                    gctune.settle()  # the replica is read and compared: the rest was start-up's
+            # From the first full pass (the replica is long-lived: full collections must not
+            # walk it), or once the NB has been away for long: cyclic garbage must not pile up.
+            if not collecting and (last_pass is not None or time.monotonic() - started > START_GC_AFTER):
+                collecting = True
                 gctune.keep_frozen(stop)
-            if realizer.last_full_pass is last_pass and time.monotonic() - last_sent < STATUS_EVERY:
-                continue
-            first = last_pass is None and realizer.last_full_pass is not None
-            last_pass, last_sent = realizer.last_full_pass, time.monotonic()
-            send(Status(realizer.pending(), last_pass, observed()))
-            if first:
-                gctune.settle()  # the replica is read and compared: the rest was start-up's
-                if not collecting:
-                    collecting = True  # the replica is long-lived: full collections must not walk it
-                    gctune.keep_frozen(stop)
 
     threading.Thread(target=status, name="status", daemon=True).start()
     try:

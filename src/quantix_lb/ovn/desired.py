@@ -22,10 +22,9 @@ Packed = tuple[str, int, str, bytes]  # id, revision, network id, compressed doc
 
 def packed(doc: bytes) -> Packed:
     """A stored document, compressed, with what the reconciler reads of it plain."""
-    if not documents.is_current(doc):
-        doc = documents.encode(documents.load(doc))  # an older document: upgraded once, here
-    head = documents.head(doc)
-    return head.id, head.revision, head.network_id, zlib.compress(doc, 1)
+    desired = Desired.of_document(doc)
+    desired.pack()
+    return desired.id, desired.revision, desired.network_id, desired._doc
 
 
 class Desired:

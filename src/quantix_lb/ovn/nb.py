@@ -97,17 +97,18 @@ class NbRealizer:
 
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """The latest desired state of these load balancers."""
-        if self._inbox.post((lb.id, Desired(lb)) for lb in lbs):
-            self._loop.wake()
+        self._post(map(Desired, lbs))
 
     def offer_packed(self, load_balancers: Iterable[Packed]) -> None:
         """The same, compressed by the control plane (an Init's)."""
-        if self._inbox.post((p[0], Desired.of_packed(p)) for p in load_balancers):
-            self._loop.wake()
+        self._post(map(Desired.of_packed, load_balancers))
 
     def offer_documents(self, documents: Iterable[bytes]) -> None:
         """The same, as stored documents (documents.encode's): decoded only when planned."""
-        if self._inbox.post((d.id, d) for d in map(Desired.of_document, documents)):
+        self._post(map(Desired.of_document, documents))
+
+    def _post(self, desired: Iterable[Desired]) -> None:
+        if self._inbox.post((d.id, d) for d in desired):
             self._loop.wake()
 
     def forget(self, lb_ids: Iterable[str]) -> None:

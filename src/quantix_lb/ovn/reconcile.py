@@ -384,10 +384,9 @@ class Reconciler:
 
     def _pack(self, count: int) -> None:
         """Packs records planned earlier (off the path of the changes that planned them)."""
-        if self._unpacked:
-            packing, self._unpacked = self._unpacked[:count], self._unpacked[count:]
-            for entry in packing:
-                entry.pack()
+        packing, self._unpacked = self._unpacked[:count], self._unpacked[count:]
+        for entry in packing:
+            entry.pack()
 
     def _refresh_topology(self, idl: ovs_idl.Idl) -> None:
         self._topology_dirty = False
