@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,18 @@ def test_canonical_ip():
     assert model.canonical_ip("10.0.0.1") == "10.0.0.1"
     with pytest.raises(ValueError):
         model.canonical_ip("nope")
+
+
+def test_parsed_addresses_are_kept_once_per_spelling_and_long_text_is_not():
+    model._parse_ip.cache_clear()
+    assert model.parse_ip("fd00:0::1") == model.Address("fd00::1", 6, unicast=True, local=False)
+    assert model.parse_ip("fd00:0::1") is model.parse_ip("fd00:0::1")
+    assert model.parse_ip("224.0.0.1").unicast is False
+    assert model.parse_ip("fe80::1").local is True
+    assert model.parse_ip("1.2.3") is None
+    # Anything longer than an address could be is none, without filling the cache.
+    assert model.parse_ip("1" * 10_000) is None
+    assert model._parse_ip.cache_info().currsize == 4
 
 
 @pytest.mark.parametrize("codes", ["200", "200-299", "200,202,204", "100", "599", "100-599", "204,200"])
@@ -377,6 +390,9 @@ def test_ids_are_prefixed_and_unique():
     ids = {model.new_id("lb") for _ in range(100)}
     assert len(ids) == 100
     assert all(re.fullmatch(r"lb-[0-9a-f-]{36}", i) for i in ids)
+    # Spelled as uuid.UUID spells a version-4 UUID.
+    assert all(str(uuid.UUID(i[3:])) == i[3:] and uuid.UUID(i[3:]).version == 4 for i in ids)
+    assert all(uuid.UUID(i[3:]).variant == uuid.RFC_4122 for i in ids)
 
 
 def test_lookups_and_pure_changes():
