@@ -187,16 +187,18 @@ class ControlPlane:
         http_sock = self._lifespan.enter_context(_bind(http_host, http_port))
         store = self._open_store(s.data_dir)
         remote, create_networks = await self._northbound(s)
-        core = await self._start_realization(s, store, remote, create_networks)
+        core = self._start_realization(s, store, remote, create_networks)
         coordinator = self._start_health(store)
+        lb_api = LoadBalancerApi(core)
+        # While the realizer reads and compares the NB: the first list after a restart
+        # finds its answers.
+        anticipation = asyncio.create_task(lb_api.anticipate(store.decoded))
+        self._lifespan.push_async_callback(_cancelled, anticipation)
+        await self._nb_read()
         self._export_gauges()
         metrics.register_collector(LoadBalancerMetrics(self._stats, store.get, self._steering))
         # Each role to its job: a worker token opens the worker stream and nothing else.
-        lb_api = LoadBalancerApi(core)
         api = Dispatcher(lb_api, auth, methods_of(SERVICE), TENANT_ROLES)
-        # While the realizer compares the NB: the first list after a restart finds its answers.
-        anticipation = asyncio.create_task(lb_api.anticipate(store.decoded))
-        self._lifespan.push_async_callback(_cancelled, anticipation)
         worker_api = Dispatcher(HealthWorkerApi(coordinator), auth, methods_of(HEALTH_SERVICE), WORKER_ROLES)
         await self._start_grpc(api, worker_api)
         await self._start_http(api, auth, http_sock)
@@ -248,7 +250,7 @@ class ControlPlane:
         # The embedded NB is ours alone: networks are created on first use.
         return embedded.remote, True
 
-    async def _start_realization(
+    def _start_realization(
         self, s: Settings, store: Store, remote: str, create_networks: bool
     ) -> LoadBalancerCore:
         """The realizer process and what keeps the store, OVN and the statuses in step."""
@@ -261,11 +263,6 @@ class ControlPlane:
         )
         stats = self._stats
         self._steering = SteeringController(stats, realizer.steer, period=STATS_INTERVAL)
-        # One at a time: at 10,000 a decoded list of them all would outlive start in
-        # the heap (~60 MB of RSS that never goes back).
-        for lb in store.all():
-            stats.update((lb,))
-            self._steering.update((lb,))
         stats.subscribe(self._steering.on_sample)
         realization = Realization(store, self._hub)
         self._lifespan.push_async_callback(realization.drain)  # after the realizer's last outcomes
@@ -282,15 +279,28 @@ class ControlPlane:
             loop.call_soon_threadsafe(realization.apply, outcomes)
 
         realizer.on_realized = on_realized
-        realizer.start()
+        realizer.start()  # it reads the NB while the rest of start goes on
         self._lifespan.push_async_callback(asyncio.to_thread, realizer.stop)
-        # Answer the first requests knowing the networks, unless the NB is away.
+        return core
+
+    async def _nb_read(self) -> None:
+        """What serve keeps of each stored load balancer, read once (one at a time:
+        at 10,000 a decoded list of them all would outlive start in the heap, ~60 MB
+        of RSS that never goes back) while the realizer reads the NB; then the wait
+        for that read, so the first requests are answered knowing the networks,
+        unless the NB is away."""
+        realizer, steering, health = self._realizer, self._steering, self._health
+        assert realizer is not None and steering is not None and health is not None
+        assert self._store is not None
+        for lb in self._store.all():
+            self._stats.update((lb,))
+            steering.update((lb,))
+            health.load((lb,))
         if not await asyncio.to_thread(realizer.wait_synced, SYNC_WAIT):
             log.warning("ovn.nb_not_synced", waited_s=SYNC_WAIT, detail="serving; writes wait for the NB")
         if self._embedded is not None:
             compact = asyncio.create_task(self._compact_after_first_pass(realizer, self._embedded))
             self._lifespan.push_async_callback(_cancelled, compact)
-        return core
 
     @staticmethod
     async def _compact_after_first_pass(realizer: RealizerProcess, embedded: EmbeddedNb) -> None:

@@ -213,8 +213,12 @@ class HealthCoordinator:
     # --- lifespan -------------------------------------------------------------------
 
     def start(self) -> None:
-        self._update(self._store.all())
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def load(self, lbs: Iterable[model.LoadBalancer]) -> None:
+        """Stored load balancers' targets, at start (serve reads the store once for
+        everything it keeps)."""
+        self._update(lbs)
 
     async def stop(self) -> None:
         if self._sweeper:
