@@ -276,3 +276,23 @@ def test_desired_upgrades_an_older_document_once():
     for kept in Desired.of_document(older), Desired.of_packed(packed(older)):
         assert (kept.id, kept.revision) == (lb.id, lb.revision)
         assert kept.load() == documents.load(json.dumps(old))
+
+
+def test_the_initial_state_waits_for_the_full_pass_and_changes_go_first():
+    """A restart's whole desired state is compared by the first full pass, slices at a
+    time beside the changes: a create then does not queue behind 10,000 comparisons.
+    And nothing may be removed before that state is taken (it arrives with the flag)."""
+    stored = [structs.replace(make_lb([member("10.0.0.10")]), id=f"lb-{i}") for i in range(5)]
+    created = structs.replace(make_lb([member("10.0.0.11")]), id="lb-new")
+    inbox = Inbox()
+    reconciler = Reconciler(inbox, create_networks=False)
+    reconciler._take(*inbox.take())
+    assert not reconciler._desired_known  # no initial state yet: no pass may delete
+    inbox.post_initial(Desired(lb) for lb in stored)
+    inbox.post([(created.id, Desired(created))])
+    assert len(inbox) == 6
+    reconciler._take(*inbox.take())
+    assert reconciler._desired_known
+    assert set(reconciler._desired) == {lb.id for lb in stored} | {created.id}
+    assert reconciler._dirty == {created.id}
+    assert len(inbox) == 0

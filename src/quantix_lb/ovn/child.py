@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     for lb_id, s in init.steering.items():
         realizer.steer(lb_id, s)
     realizer.set_probe_ports(init.probe_ports)
-    realizer.offer_packed(init.load_balancers)
-    realizer.start([])
+    realizer.start(packed=init.load_balancers)
     del init
     stop = threading.Event()
 

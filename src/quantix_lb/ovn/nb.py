@@ -11,6 +11,7 @@ come back through `on_realized`, on the IDL thread.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 
@@ -82,11 +83,11 @@ class NbRealizer:
         control plane is meanwhile reading its store. Nothing is realized yet."""
         self._loop.start()
 
-    def start(self, lbs: Iterable[model.LoadBalancer]) -> None:
-        """Starts realizing, knowing the whole desired state first (else the
-        first full pass would delete the rows of the rest)."""
-        self.offer(lbs)
-        self._reconciler.know_desired()
+    def start(self, lbs: Iterable[model.LoadBalancer] = (), packed: Iterable[Packed] = ()) -> None:
+        """Starts realizing, given the whole desired state first (else the first
+        full pass would delete the rows of the rest): records, or an Init's
+        documents (compressed by the control plane). Changes are offered after."""
+        self._inbox.post_initial(itertools.chain(map(Desired, lbs), map(Desired.of_packed, packed)))
         if self._loop.running:
             self._loop.wake()
         else:
@@ -98,10 +99,6 @@ class NbRealizer:
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """The latest desired state of these load balancers."""
         self._post(map(Desired, lbs))
-
-    def offer_packed(self, load_balancers: Iterable[Packed]) -> None:
-        """The same, compressed by the control plane (an Init's)."""
-        self._post(map(Desired.of_packed, load_balancers))
 
     def offer_documents(self, documents: Iterable[bytes]) -> None:
         """The same, as stored documents (documents.encode's): decoded only when planned."""

@@ -66,9 +66,18 @@ class Inbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._initial: dict[str, Desired] | None = None  # the whole desired state, until taken
         self._lbs: dict[str, Desired | None] = {}  # None: forget it
         self._steering: dict[str, Steering | None] = {}
         self._probe_ports: tuple[ProbePortRow, ...] | None = None  # None: no news
+
+    def post_initial(self, desired: Iterable[Desired]) -> None:
+        """The whole desired state at start, before any change is posted. It is taken
+        in one go with the changes posted since (applied after it): from then on a
+        full pass may remove what is not desired."""
+        initial = {d.id: d for d in desired}
+        with self._lock:
+            self._initial = initial
 
     def post(self, items: Iterable[tuple[str, Desired | None]]) -> bool:
         """Whether the taker needs a wake-up: one per inbox not yet taken is enough."""
@@ -94,14 +103,18 @@ class Inbox:
             ports, self._probe_ports = self._probe_ports, None
         return ports
 
-    def take(self) -> tuple[dict[str, Desired | None], dict[str, Steering | None]]:
+    def take(
+        self,
+    ) -> tuple[dict[str, Desired] | None, dict[str, Desired | None], dict[str, Steering | None]]:
+        """(the initial state if not taken yet, changes, steering)"""
         with self._lock:
+            initial, self._initial = self._initial, None
             lbs, self._lbs = self._lbs, {}
             steering, self._steering = self._steering, {}
-        return lbs, steering
+        return initial, lbs, steering
 
     def __len__(self) -> int:
-        return len(self._lbs)
+        return len(self._lbs) + len(self._initial or ())
 
 
 @dataclass(frozen=True)
@@ -290,12 +303,7 @@ class Reconciler:
         # are left alone (a restart must not take the workers' ports away).
         self._probe_ports: dict[str, ProbePortRow] | None = None
         self._probe_dirty = False
-        self._desired_known = False  # until then, nothing is written (see know_desired)
-
-    def know_desired(self) -> None:
-        """The whole desired state has been offered: from now on a full pass may
-        remove what is not desired (any thread; the loop is woken after)."""
-        self._desired_known = True
+        self._desired_known = False  # until the inbox's initial state is taken, nothing is written
 
     def pending(self) -> int:
         """Load balancers changed, drifted or left in the running full pass
@@ -359,7 +367,18 @@ class Reconciler:
 
     # --- the desired state ----------------------------------------------------------------
 
-    def _take(self, lbs: dict[str, Desired | None], steering: dict[str, Steering | None]) -> None:
+    def _take(
+        self,
+        initial: dict[str, Desired] | None,
+        lbs: dict[str, Desired | None],
+        steering: dict[str, Steering | None],
+    ) -> None:
+        if initial is not None:
+            # Not marked changed: the first full pass compares them all (one is due
+            # at every sync), a slice at a time beside the changes that come meanwhile,
+            # so a create after a restart does not wait behind 10,000 comparisons.
+            self._desired.update(initial)
+            self._desired_known = True
         for lb_id, one in steering.items():
             if one is None:
                 if self._steering.pop(lb_id, None) is None:
