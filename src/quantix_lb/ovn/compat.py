@@ -226,7 +226,8 @@ class DiffIdl(ovs_idl.Idl):
 
     def _Idl__row_update(self, table: Any, row: ovs_idl.Row, row_json: dict[str, Any]) -> bool:
         """python-ovs's own, with parse_datum, and without building a default
-        datum for each column of a new row only to compare it."""
+        datum for each column of a new row only to compare it. It empties
+        `row_json` (python-ovs reads it no more)."""
         changed = False
         columns = table.columns
         for name, datum_json in row_json.items():
@@ -244,6 +245,10 @@ class DiffIdl(ovs_idl.Idl):
             if old is None or datum != old:
                 row._data[name] = datum
                 changed = changed or column.alert
+        # Its JSON is garbage now: freed row by row, the NB's first reply (~1 M small
+        # objects at 10,000 load balancers) leaves its memory to the next rows' datums
+        # instead of holes among them (the realizer held ~20 MB more after a restart).
+        row_json.clear()
         return changed
 
     def notify(self, event: str, row: ovs_idl.Row, updates: ovs_idl.Row | None = None) -> None:
