@@ -7,7 +7,8 @@ with its embedded NB (gRPC on loopback, as bench_create.py starts it):
             and the CPU ms per create of serve, its realizer and ovsdb-server per block
             (GC stalls show as the p99 of the later blocks).
 2. memory   at `--size` (the goals' 10,000): VmRSS and VmHWM of serve, realizer and
-            ovsdb-server after the creates, and after a restart on the same data dir; the
+            ovsdb-server after the creates, and after a restart on the same data dir (at the
+            first correct list, and settled: the NB compacted, a trim round later); the
             restart's cold start: process start to /readyz 200 and to the first full,
             correct list (every load balancer listed, none PENDING_*).
 3. lists    ListLoadBalancers pages of 50 and 1,000 over gRPC, Connect (JSON, binary) and
@@ -50,6 +51,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from limiquantix.network.v1 import network_service_pb2 as pb
 from limiquantix.network.v1 import network_service_pb2_grpc as pb_grpc
 from limiquantix.network.v1.network_service_connect import LoadBalancerServiceClientSync
+from quantix_lb import gctune
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = Shape(ports=(80, 443), members=10)
@@ -400,7 +402,12 @@ def run(args: argparse.Namespace, work: Path, reaper: Reaper) -> list[Goal]:
         serve.stop(timeout=60)
         cold = cold_start(serve, total)
         reaper.remember(serve.child_pids())
-        after_restart = print_memory("after a restart (first correct list)", memory(pids_of(serve)))
+        at_first_list = print_memory("after a restart (first correct list)", memory(pids_of(serve)))
+        # Settled: the embedded NB compacted after the realizer's first pass, and serve's
+        # collector has had a round that hands freed heap back (gctune.TRIM_EVERY).
+        serve.wait_event("ovn.embedded_nb_compacted", 120)
+        time.sleep(gctune.INTERVAL * gctune.TRIM_EVERY)
+        after_restart = print_memory("after a restart, settled", memory(pids_of(serve)))
 
         # 3. lists
         note("lists")
@@ -429,8 +436,9 @@ def run(args: argparse.Namespace, work: Path, reaper: Reaper) -> list[Goal]:
             Goal(f"Lean at {total:,} x 2 x 10, after creating", "≤ 300 MB", f"{after_creates:.0f} MB",
                  after_creates <= 300),
             Goal("Lean, after a restart (the same)", "≤ 300 MB, ≈ after creating",
-                 f"{after_restart:.0f} MB ({after_restart - after_creates:+.0f}); "
-                 f"{after_lists:.0f} after the lists", after_restart <= 300),
+                 f"{after_restart:.0f} MB settled ({after_restart - after_creates:+.0f}); "
+                 f"{at_first_list:.0f} at the first correct list, {after_lists:.0f} after the lists",
+                 after_restart <= 300),
             Goal(f"Cold start to a correct list at {total:,}", "≤ 5 s", f"{cold.correct:.2f} s",
                  cold.correct <= 5),
             Goal("Readiness waits for the first full NB read", "/readyz 200 only once read",
