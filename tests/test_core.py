@@ -18,14 +18,16 @@ from typing import Any, TypeVar
 import pytest
 from msgspec.structs import replace
 
-from quantix_lb import model, rules
+from limiquantix.network.v1 import network_service_pb2 as svc
+from quantix_lb import documents, model, rules
 from quantix_lb.auth import Principal
+from quantix_lb.convert import LoadBalancerApi
 from quantix_lb.errors import ApiError, Code
 from quantix_lb.ovn.contract import FakeRealizer, Realized, Topology
 from quantix_lb.ovn.translate import Network
-from quantix_lb.realization import Realization
+from quantix_lb.realization import Realization, view_key
 from quantix_lb.rules import Draft, MemberChange, PoolChange
-from quantix_lb.service import Event, EventKind, LoadBalancerCore
+from quantix_lb.service import Event, EventKind, Listed, LoadBalancerCore
 from quantix_lb.stats.aggregate import NodeReport, ReportedBackend, ReportedFrontend, StatsAggregator
 from quantix_lb.stats.publish import StatsPublisher
 from quantix_lb.store import Change, ChangeKind, Store
@@ -335,7 +337,7 @@ def test_listing_pages_through_in_creation_order(rig: Rig):
         while True:
             page = rig.core.list("", "net-p", 2, token, ALICE)
             assert page.total_count == 5
-            assert all(x.provisioning_status is Status.ACTIVE for x in page.load_balancers)
+            assert all(x.view().provisioning_status is Status.ACTIVE for x in page.load_balancers)
             seen += [x.id for x in page.load_balancers]
             pages += 1
             token = page.next_page_token
@@ -580,3 +582,54 @@ def test_update_load_balancer_leaves_none_as_it_is():
     assert rules.update_load_balancer(base, labels=()).labels == ()
     bad = raises(Code.INVALID_ARGUMENT, rules.update_load_balancer, base, labels=(("", "x"),))
     assert bad.violations[0].field == "labels"
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason", "held"),
+    [
+        (Status.PENDING_CREATE, "", None),  # OVN holds nothing yet
+        (Status.PENDING_UPDATE, "", (3, "")),  # it holds this revision
+        (Status.PENDING_UPDATE, "", (3, "network 'n' is not known")),  # refused it
+        (Status.PENDING_UPDATE, "", (2, "")),  # an older revision
+        (Status.PENDING_DELETE, "", (3, "")),  # a delete stays pending until it is gone
+        (Status.ERROR, "an old reason", None),
+    ],
+)
+def test_a_listed_load_balancers_key_is_its_views_read_from_the_head_alone(
+    open_store: Store, stored: Status, reason: str, held: tuple[int, str] | None
+):
+    """Lists read each document's head for its view's key (answers of that key are kept
+    encoded): the key must be the one its decoded view has."""
+    realization = Realization(open_store, WatchHub())
+    lb = replace(
+        rules.new_load_balancer(draft(), "proj-a", Topology(), NOW, create_networks=True).load_balancer,
+        revision=3,
+        provisioning_status=stored,
+        status_reason=reason,
+    )
+    if held is not None:
+        realization.apply([Realized(lb.id, held[0], held[1])])
+    listed = Listed(documents.encode(lb), realization)
+    assert listed.id == lb.id
+    assert listed.key == view_key(realization.view(lb))
+    assert listed.view() == realization.view(lb)
+
+
+def test_a_list_finds_kept_answers_without_decoding_the_documents(rig: Rig):
+    async def main() -> None:
+        created = await rig.core.create(draft(), ALICE)
+        api = LoadBalancerApi(rig.core)
+        first = await api.list_load_balancers(svc.ListLoadBalancersRequest(), ALICE)
+
+        class Undecodable(Listed):
+            def view(self) -> model.LoadBalancer:
+                raise AssertionError("decoded although its answer is kept")
+
+        [(_, doc)], _ = rig.store.list_documents(project_id="", network_id="", after=0, limit=10)
+        entry = Undecodable(doc, rig.realization)
+        again = svc.ListLoadBalancersResponse(total_count=1)
+        again.load_balancers.add().MergeFromString(api._answers.listed(entry))
+        assert again == first
+        assert first.load_balancers[0].id == created.id
+
+    run(main())

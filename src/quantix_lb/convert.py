@@ -31,8 +31,9 @@ from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health import coordinator as hc
 from quantix_lb.model import Problems, field_path
+from quantix_lb.realization import ViewKey, view_key
 from quantix_lb.rules import Draft, MemberChange, PoolChange
-from quantix_lb.service import Event, EventKind, LoadBalancerCore
+from quantix_lb.service import Event, EventKind, Listed, LoadBalancerCore
 from quantix_lb.stats.aggregate import LoadBalancerFigures, NodeReport, ReportedBackend, ReportedFrontend
 
 E = TypeVar("E", bound=enum.Enum)
@@ -444,7 +445,6 @@ def _required(value: str, field: str) -> str:
 # --- the RPCs -------------------------------------------------------------------------
 
 ANSWERS_KEPT = 16_384  # load balancers whose latest answer stays encoded (~1.3 KB each)
-ViewKey = tuple[int, str, str]
 Kept = tuple[str, ViewKey, bytes]  # load balancer id, its view's key, the answer encoded
 
 
@@ -452,8 +452,7 @@ class Answers:
     """Each load balancer's latest answer, encoded once: a list, get or watch that
     finds the same view again copies its bytes (~5 µs) instead of building its
     messages field by field (~100 µs a load balancer of 2 listeners x 10 members).
-    A view is keyed by what can change it: its stored revision (every stored change
-    bumps it) and what OVN made of that revision (its status and reason)."""
+    A view is keyed by what can change it (realization.view_key)."""
 
     def __init__(self, kept: int = ANSWERS_KEPT) -> None:
         self._limit = kept
@@ -461,7 +460,7 @@ class Answers:
 
     def message(self, lb: model.LoadBalancer) -> res.LoadBalancer:
         """A new message of `lb`, remembered encoded."""
-        data = self._kept(lb)
+        data = self._kept(lb.id, view_key(lb))
         if data is not None:
             return res.LoadBalancer.FromString(data)
         message = load_balancer_out(lb)
@@ -469,11 +468,16 @@ class Answers:
         return message
 
     def encoded(self, lb: model.LoadBalancer) -> bytes:
-        data = self._kept(lb)
+        data = self._kept(lb.id, view_key(lb))
         if data is None:
             data = load_balancer_out(lb).SerializeToString()
             self._keep(lb, data)
         return data
+
+    def listed(self, entry: Listed) -> bytes:
+        """A listed load balancer's answer: decoded and built only when none of its key is kept."""
+        data = self._kept(entry.id, entry.key)
+        return self.encoded(entry.view()) if data is None else data
 
     @staticmethod
     def anticipate(lbs: Iterable[model.LoadBalancer], limit: int = ANSWERS_KEPT) -> list[Kept]:
@@ -485,7 +489,7 @@ class Answers:
         for lb in itertools.islice(lbs, limit):
             if lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
                 lb = model.realized(lb)
-            ahead.append((lb.id, _view_key(lb), load_balancer_out(lb).SerializeToString()))
+            ahead.append((lb.id, view_key(lb), load_balancer_out(lb).SerializeToString()))
         return ahead
 
     def adopt(self, ahead: list[Kept]) -> None:
@@ -497,22 +501,18 @@ class Answers:
                 self._by_id[lb_id] = (key, data)
                 self._by_id.move_to_end(lb_id, last=False)
 
-    def _kept(self, lb: model.LoadBalancer) -> bytes | None:
-        kept = self._by_id.get(lb.id)
-        if kept is None or kept[0] != _view_key(lb):
+    def _kept(self, lb_id: str, key: ViewKey) -> bytes | None:
+        kept = self._by_id.get(lb_id)
+        if kept is None or kept[0] != key:
             return None
-        self._by_id.move_to_end(lb.id)
+        self._by_id.move_to_end(lb_id)
         return kept[1]
 
     def _keep(self, lb: model.LoadBalancer, data: bytes) -> None:
-        self._by_id[lb.id] = (_view_key(lb), data)
+        self._by_id[lb.id] = (view_key(lb), data)
         self._by_id.move_to_end(lb.id)
         if len(self._by_id) > self._limit:
             self._by_id.popitem(last=False)
-
-
-def _view_key(lb: model.LoadBalancer) -> ViewKey:
-    return (lb.revision, lb.provisioning_status.value, lb.status_reason)
 
 
 class LoadBalancerApi:
@@ -551,8 +551,8 @@ class LoadBalancerApi:
         out = svc.ListLoadBalancersResponse(
             next_page_token=page.next_page_token, total_count=page.total_count
         )
-        for lb in page.load_balancers:
-            out.load_balancers.add().MergeFromString(self._answers.encoded(lb))
+        for entry in page.load_balancers:
+            out.load_balancers.add().MergeFromString(self._answers.listed(entry))
         return out
 
     async def watch_load_balancers(

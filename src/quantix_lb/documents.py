@@ -66,6 +66,8 @@ class Head(msgspec.Struct):
     id: str
     revision: int
     network_id: str
+    provisioning_status: model.ProvisioningStatus = model.ProvisioningStatus.PENDING_CREATE
+    status_reason: str = ""
 
 
 _head = msgspec.json.Decoder(Head)

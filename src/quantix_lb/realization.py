@@ -14,10 +14,20 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
 
-from quantix_lb import model
+from quantix_lb import documents, model
 from quantix_lb.ovn.contract import Realized
 from quantix_lb.store import Change, ChangeKind, Store, Tx
 from quantix_lb.watch import WatchHub
+
+# What can change a load balancer's view: its stored revision (every stored change bumps
+# it) and what OVN made of that revision (its status and reason).
+ViewKey = tuple[int, str, str]
+
+
+def view_key(lb: model.LoadBalancer) -> ViewKey:
+    """The key of a load balancer as clients see it (see `Realization.view`)."""
+    return (lb.revision, lb.provisioning_status.value, lb.status_reason)
+
 
 REALIZE_WAIT = 2.0  # seconds a mutating RPC waits for OVN before answering
 DRAIN_WAIT = 2.0  # seconds shutdown waits for finished deletes to leave the store
@@ -42,6 +52,20 @@ class Realization:
         if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
             return lb
         return model.realized(lb, held[1])
+
+    def key(self, head: documents.Head) -> ViewKey:
+        """`view_key(self.view(lb))` of the stored load balancer with this head,
+        without decoding the rest of its document."""
+        status, reason = head.provisioning_status, head.status_reason
+        held = self._held.get(head.id)
+        if (
+            held is not None
+            and held[0] == head.revision
+            and status is not model.ProvisioningStatus.PENDING_DELETE
+        ):
+            status = model.ProvisioningStatus.ERROR if held[1] else model.ProvisioningStatus.ACTIVE
+            reason = held[1]
+        return (head.revision, status.value, reason)
 
     def get(self, lb_id: str) -> model.LoadBalancer | None:
         """A stored load balancer as clients see it."""

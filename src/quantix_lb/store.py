@@ -280,6 +280,15 @@ class Store:
     def list(
         self, *, project_id: str, network_id: str, after: int, limit: int
     ) -> tuple[list[tuple[int, model.LoadBalancer]], int]:
+        rows, total = self.list_documents(
+            project_id=project_id, network_id=network_id, after=after, limit=limit
+        )
+        return [(seq, load(doc)) for seq, doc in rows], total
+
+    def list_documents(
+        self, *, project_id: str, network_id: str, after: int, limit: int
+    ) -> tuple[list[tuple[int, bytes]], int]:
+        """A page of (seq, document) in creation order, undecoded, and how many match."""
         where, args = ["1 = 1"], []
         if project_id:
             where.append("project_id = ?")
@@ -290,10 +299,11 @@ class Store:
         cond = " AND ".join(where)
         total = self._reader.execute(f"SELECT count(*) FROM load_balancers WHERE {cond}", args).fetchone()[0]
         rows = self._reader.execute(
-            f"SELECT seq, doc FROM load_balancers WHERE {cond} AND seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT seq, CAST(doc AS BLOB) FROM load_balancers WHERE {cond} AND seq > ?"
+            " ORDER BY seq LIMIT ?",
             [*args, after, limit],
         ).fetchall()
-        return [(seq, load(doc)) for seq, doc in rows], total
+        return rows, total
 
     def all(self, page: int = 1000) -> Iterator[model.LoadBalancer]:
         after = 0
