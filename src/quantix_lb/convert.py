@@ -460,7 +460,7 @@ class Answers:
 
     def message(self, lb: model.LoadBalancer) -> res.LoadBalancer:
         """A new message of `lb`, remembered encoded."""
-        data = self._kept(lb.id, view_key(lb))
+        data = self._kept(lb)
         if data is not None:
             return res.LoadBalancer.FromString(data)
         message = load_balancer_out(lb)
@@ -468,7 +468,7 @@ class Answers:
         return message
 
     def encoded(self, lb: model.LoadBalancer) -> bytes:
-        data = self._kept(lb.id, view_key(lb))
+        data = self._kept(lb)
         if data is None:
             data = load_balancer_out(lb).SerializeToString()
             self._keep(lb, data)
@@ -476,7 +476,7 @@ class Answers:
 
     def listed(self, entry: Listed) -> bytes:
         """A listed load balancer's answer: decoded and built only when none of its key is kept."""
-        data = self._kept(entry.id, entry.key)
+        data = self._find(entry.id, entry.key)
         return self.encoded(entry.view()) if data is None else data
 
     @staticmethod
@@ -501,7 +501,10 @@ class Answers:
                 self._by_id[lb_id] = (key, data)
                 self._by_id.move_to_end(lb_id, last=False)
 
-    def _kept(self, lb_id: str, key: ViewKey) -> bytes | None:
+    def _kept(self, lb: model.LoadBalancer) -> bytes | None:
+        return self._find(lb.id, view_key(lb))
+
+    def _find(self, lb_id: str, key: ViewKey) -> bytes | None:
         kept = self._by_id.get(lb_id)
         if kept is None or kept[0] != key:
             return None
