@@ -24,7 +24,7 @@ from quantix_lb import documents, model, rules
 from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Code, Violation
 from quantix_lb.ovn.contract import Realizer
-from quantix_lb.realization import Realization, view_key
+from quantix_lb.realization import Realization
 from quantix_lb.rules import Draft, MemberChange, PoolChange
 from quantix_lb.stats.aggregate import LoadBalancerFigures, StatsAggregator
 from quantix_lb.store import ChangeKind, Store, Tx
@@ -60,12 +60,8 @@ class Listed:
 
     def __init__(self, doc: bytes, realization: Realization) -> None:
         self._doc, self._realization = doc, realization
-        if documents.is_current(doc):
-            head = documents.head(doc)
-            self.id, self.key = head.id, realization.key(head)
-        else:  # an older document: its head is not where `head` reads it
-            lb = self.view()
-            self.id, self.key = lb.id, view_key(lb)
+        head = documents.head(doc)
+        self.id, self.key = head.id, realization.key(head)
 
     def view(self) -> model.LoadBalancer:
         return self._realization.view(documents.load(self._doc))
