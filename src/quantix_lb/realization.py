@@ -46,26 +46,25 @@ class Realization:
 
     def view(self, lb: model.LoadBalancer) -> model.LoadBalancer:
         """The stored load balancer as clients see it: realized once OVN holds its revision."""
-        held = self._held.get(lb.id)
-        if held is None or held[0] != lb.revision:
-            return lb
-        if lb.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
-            return lb
-        return model.realized(lb, held[1])
+        error = self._held_error(lb.id, lb.revision, lb.provisioning_status)
+        return lb if error is None else model.realized(lb, error)
 
     def key(self, head: documents.Head) -> ViewKey:
         """`view_key(self.view(lb))` of the stored load balancer with this head,
         without decoding the rest of its document."""
-        status, reason = head.provisioning_status, head.status_reason
-        held = self._held.get(head.id)
-        if (
-            held is not None
-            and held[0] == head.revision
-            and status is not model.ProvisioningStatus.PENDING_DELETE
-        ):
-            status = model.ProvisioningStatus.ERROR if held[1] else model.ProvisioningStatus.ACTIVE
-            reason = held[1]
-        return (head.revision, status.value, reason)
+        error = self._held_error(head.id, head.revision, head.provisioning_status)
+        if error is None:
+            return (head.revision, head.provisioning_status.value, head.status_reason)
+        status = model.ProvisioningStatus.ERROR if error else model.ProvisioningStatus.ACTIVE
+        return (head.revision, status.value, error)
+
+    def _held_error(self, lb_id: str, revision: int, status: model.ProvisioningStatus) -> str | None:
+        """What OVN made of this revision ('' or why it refused it) when its view is the
+        realized one; None while it shows as stored (not held yet, or being deleted)."""
+        held = self._held.get(lb_id)
+        if held is None or held[0] != revision or status is model.ProvisioningStatus.PENDING_DELETE:
+            return None
+        return held[1]
 
     def get(self, lb_id: str) -> model.LoadBalancer | None:
         """A stored load balancer as clients see it."""
