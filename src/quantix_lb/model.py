@@ -278,12 +278,17 @@ def _parse_ip(text: str) -> Address | None:
     return Address(str(ip), ip.version, unicast, ip.is_loopback or ip.is_link_local)
 
 
-def canonical_ip(text: str) -> str:
-    """The one spelling of an address (ValueError when `text` is none)."""
+def address_of(text: str) -> Address:
+    """`parse_ip`, with ValueError when `text` is no address."""
     address = parse_ip(text)
     if address is None:
         raise ValueError(f"{text!r} is not an IP address")
-    return address.spelling
+    return address
+
+
+def canonical_ip(text: str) -> str:
+    """The one spelling of an address (ValueError when `text` is none)."""
+    return address_of(text).spelling
 
 
 # --- validation -------------------------------------------------------------
@@ -539,10 +544,7 @@ def check_load_balancer(
 
 
 def vip_version(lb: LoadBalancer) -> int:
-    ip = parse_ip(lb.vip_address)
-    if ip is None:
-        raise ValueError(f"{lb.vip_address!r} is not an IP address")
-    return ip.version
+    return address_of(lb.vip_address).version
 
 
 # --- pure changes -------------------------------------------------------------
