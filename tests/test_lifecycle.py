@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,3 +220,29 @@ def test_readyz_waits_for_the_northbound(make_server) -> None:  # type: ignore[n
     not_ready = httpx.get(f"{srv.http_url}/readyz")
     assert not_ready.status_code == 503, not_ready.text
     assert not_ready.json()["ovn_northbound"] == "not read"
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_each_log_line_is_one_write(fmt: str) -> None:
+    """serve's children share its stderr: a line written in two pieces (the text, then
+    its newline) can have another process's line land between them."""
+    script = f"""
+import io, json, sys
+writes = []
+class Recorder(io.StringIO):
+    def write(self, s):
+        writes.append(s)
+        return len(s)
+sys.stderr = Recorder()
+from quantix_lb import logs
+import structlog
+logs.configure({fmt!r})
+log = structlog.get_logger()
+log.info("ovn.nb_connection", remote="unix:/x", synced=False)
+log.warning("ovn.embedded_nb_exited", pid=1, code=-9)
+print(json.dumps(writes))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    writes = json.loads(done.stdout)
+    assert len(writes) == 2, writes
+    assert all(w.endswith("\n") and w.count("\n") == 1 for w in writes), writes
