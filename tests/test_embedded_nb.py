@@ -492,12 +492,14 @@ def test_restart_keeps_rows_and_reconciles_what_changed_meanwhile(server: Server
 
     # A plain restart: same rows, no duplicates, the load balancer ACTIVE (again: the
     # start-up pass finds it realized). Stopping compacted the NB's file (the create's
-    # transactions came after the start's compaction): the start reads one snapshot.
+    # transactions came after the start's compaction) and split its snapshot: the start
+    # replays the schema, the row of ours (it references nothing), then the switch.
     server.stop()
     log = subprocess.run(["ovsdb-tool", "show-log", str(nb.db)], capture_output=True, text=True, check=True)
     assert [line.split(":")[0] for line in log.stdout.splitlines() if line.startswith("record")] == [
         "record 0",  # the schema
-        "record 1",  # the snapshot
+        "record 1",  # the load balancer's row
+        "record 2",  # the switch that references it
     ]
     server.start()
     assert wait_for(lambda: get(server, lb.id) == lb, REPAIR_WITHIN, "ACTIVE after restart")
