@@ -1244,7 +1244,7 @@ def test_answers_anticipated_on_a_restart_are_the_realized_views_and_yield_to_ne
     answers = Answers(kept=3)
     newer = replace(model.realized(changed), revision=changed.revision + 1)
     answers.encoded(newer)  # answered while the anticipation ran
-    answers.adopt(Answers.anticipate([lb, deleting, changed]))
+    answers.adopt(Answers.anticipate([documents.encode(one) for one in (lb, deleting, changed)]))
     # Once OVN holds them as stored, their views are found, not built again.
     active = model.realized(lb)
     assert answers._kept(active) == load_balancer_out(active).SerializeToString()
@@ -1255,3 +1255,38 @@ def test_answers_anticipated_on_a_restart_are_the_realized_views_and_yield_to_ne
     assert len(answers._by_id) == 3
     answers.encoded(replace(lb, id="lb-other"))
     assert len(answers._by_id) == 3 and "lb-other" in answers._by_id and newer.id in answers._by_id
+
+
+def test_answers_saved_by_the_last_stop_are_used_only_for_the_very_view_they_were_encoded_from(
+    tmp_path: Path,
+) -> None:
+    from quantix_lb import answercache
+    from quantix_lb.convert import Answers, answer_format, load_balancer_out
+
+    lb = full_load_balancer()
+    renamed = replace(lb, id="lb-renamed")
+    deleting = replace(lb, id="lb-deleting", provisioning_status=model.ProvisioningStatus.PENDING_DELETE)
+    before = Answers()
+    for view in (model.realized(lb), model.realized(renamed), deleting):
+        before.encoded(view)
+    path = tmp_path / "answers.cache"
+    assert answercache.save(path, answer_format(), before.kept()) == 3
+    saved = answercache.load(path, answer_format())
+    assert set(saved) == {lb.id, renamed.id, deleting.id}
+
+    # Since the stop: `renamed` changed (a newer revision). The others' saved bytes are
+    # taken as they are (the same objects, not encoded again); `renamed` is encoded anew.
+    renamed = replace(renamed, name="renamed", revision=renamed.revision + 1)
+    docs = [documents.encode(one) for one in (lb, renamed, deleting)]
+    ahead = {lb_id: (key, data) for lb_id, key, data in Answers.anticipate(docs, saved)}
+    assert ahead[lb.id][1] is saved[lb.id][1] and ahead[deleting.id][1] is saved[deleting.id][1]
+    assert ahead[renamed.id][1] == load_balancer_out(model.realized(renamed)).SerializeToString()
+    assert ahead[renamed.id][1] != saved[renamed.id][1]
+    # The same answers as without the file.
+    assert ahead == {lb_id: (key, data) for lb_id, key, data in Answers.anticipate(docs)}
+
+    # Another format (other messages or conversion code), a damaged file or none: nothing is used.
+    assert answercache.load(path, b"another format") == {}
+    path.write_bytes(path.read_bytes()[:-7])
+    assert answercache.load(path, answer_format()) == {}
+    assert answercache.load(tmp_path / "none", answer_format()) == {}

@@ -160,8 +160,12 @@ def test_state_survives_restart(make_server: Callable[..., Server]):
     assert gets == before
 
     assert srv.stop() == 0
+    assert (srv.data_dir / "answers.cache").is_file()
     srv.start()
     stub = srv.stub
+    # The answers the stop saved were taken for the first list, none encoded again.
+    anticipated = srv.wait_event("answers.anticipated", 10)
+    assert (anticipated["saved"], anticipated["encoded"]) == (3, 0)
 
     after = list_all(stub)
     assert [lb.id for lb in after] == list(before), "same load balancers in the same (creation) order"
@@ -181,6 +185,20 @@ def test_state_survives_restart(make_server: Callable[..., Server]):
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
     reused = stub.CreateLoadBalancer(lb_request("net-a", "192.0.2.3"), timeout=10)
     assert [lb.id for lb in list_all(stub)] == [*before, reused.id]
+
+    # A change, then a stop that saves nothing (kill -9): the answer saved for the older
+    # revision is not taken, nor any for a load balancer created since.
+    stub.UpdateLoadBalancer(pb.UpdateLoadBalancerRequest(id=first.id, name="again"), timeout=10)
+    assert srv.stop(signal.SIGKILL) == -signal.SIGKILL
+    srv.start()
+    anticipated = srv.wait_event("answers.anticipated", 10)
+    assert (anticipated["saved"], anticipated["encoded"]) == (2, 2)
+    assert {lb.id: lb.name for lb in list_all(srv.stub)} == {
+        first.id: "again",
+        second.id: before[second.id].name,
+        ipv6.id: before[ipv6.id].name,
+        reused.id: reused.name,
+    }
 
 
 def test_acknowledged_writes_survive_kill_9(make_server: Callable[..., Server]):

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
+import hashlib
 import itertools
 import math
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as svc
 from quantix.lb.v1 import health_worker_pb2 as wire
-from quantix_lb import model
+from quantix_lb import documents, model
 from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health import coordinator as hc
@@ -35,6 +40,8 @@ from quantix_lb.realization import ViewKey, view_key
 from quantix_lb.rules import Draft, MemberChange, PoolChange
 from quantix_lb.service import Event, EventKind, Listed, LoadBalancerCore
 from quantix_lb.stats.aggregate import LoadBalancerFigures, NodeReport, ReportedBackend, ReportedFrontend
+
+log = structlog.get_logger(__name__)
 
 E = TypeVar("E", bound=enum.Enum)
 _PHASE = {
@@ -448,6 +455,25 @@ ANSWERS_KEPT = 16_384  # load balancers whose latest answer stays encoded (~1.3 
 Kept = tuple[str, ViewKey, bytes]  # load balancer id, its view's key, the answer encoded
 
 
+@functools.cache
+def answer_format() -> bytes:
+    """What an answer's bytes follow from, besides its load balancer's document: the
+    messages (the proto) and the code that builds a view and its message (model.py's
+    `realized`, this module). Answers saved under another format are not used."""
+    digest = hashlib.sha256(res.DESCRIPTOR.serialized_pb)
+    for module in (model, sys.modules[__name__]):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.digest()
+
+
+def anticipated_key(head: documents.Head) -> ViewKey:
+    """`view_key` of the view a stored load balancer has once OVN holds it as stored:
+    realized (ACTIVE), or still being deleted."""
+    if head.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
+        return (head.revision, head.provisioning_status.value, head.status_reason)
+    return (head.revision, model.ProvisioningStatus.ACTIVE.value, "")
+
+
 class Answers:
     """Each load balancer's latest answer, encoded once: a list, get or watch that
     finds the same view again copies its bytes (~5 µs) instead of building its
@@ -480,17 +506,34 @@ class Answers:
         return self.encoded(entry.view()) if data is None else data
 
     @staticmethod
-    def anticipate(lbs: Iterable[model.LoadBalancer], limit: int = ANSWERS_KEPT) -> list[Kept]:
-        """The answers these stored load balancers will have once OVN holds them as
-        stored, as after a restart (a PENDING_DELETE stays as it is), encoded ahead:
-        any thread may call it, while the realizer reads the NB. Else the first list
-        after a restart builds every answer (~1 s at 10,000)."""
+    def anticipate(
+        docs: Iterable[bytes],
+        saved: Mapping[str, tuple[ViewKey, bytes]] | None = None,
+        limit: int = ANSWERS_KEPT,
+    ) -> list[Kept]:
+        """The answers these stored load balancers (documents) will have once OVN holds
+        them as stored, as after a restart (a PENDING_DELETE stays as it is): taken from
+        `saved` (answercache.py) when it holds that very view, else encoded ahead. Any
+        thread may call it, while the realizer reads the NB. Else the first list after a
+        restart builds every answer (~1 s at 10,000)."""
+        saved = saved or {}
         ahead: list[Kept] = []
-        for lb in itertools.islice(lbs, limit):
+        for doc in itertools.islice(docs, limit):
+            head = documents.head(doc)
+            key = anticipated_key(head)
+            found = saved.get(head.id)
+            if found is not None and found[0] == key:
+                ahead.append((head.id, key, found[1]))
+                continue
+            lb = documents.load(doc)
             if lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
                 lb = model.realized(lb)
             ahead.append((lb.id, view_key(lb), load_balancer_out(lb).SerializeToString()))
         return ahead
+
+    def kept(self) -> list[Kept]:
+        """Every answer kept, least recently used first (for answercache.save)."""
+        return [(lb_id, key, data) for lb_id, (key, data) in self._by_id.items()]
 
     def adopt(self, ahead: list[Kept]) -> None:
         """Keeps anticipated answers (on the event loop), under any kept since."""
@@ -526,18 +569,27 @@ class LoadBalancerApi:
         self._answers = Answers()
         self._out = self._answers.message
 
-    async def anticipate(self, lbs: Callable[[], Iterable[model.LoadBalancer]]) -> None:
-        """Encodes the answers the stored load balancers will have once realized, on a
-        thread (see Answers.anticipate)."""
+    async def anticipate(
+        self, docs: Callable[[], Iterable[bytes]], saved: Mapping[str, tuple[ViewKey, bytes]]
+    ) -> None:
+        """Keeps the answers the stored load balancers will have once realized, found in
+        `saved` or encoded, on a thread (see Answers.anticipate)."""
         stop = threading.Event()  # a cancelled wait leaves its thread running: tell it
 
         def encode() -> list[Kept]:
-            return Answers.anticipate(itertools.takewhile(lambda _: not stop.is_set(), lbs()))
+            return Answers.anticipate(itertools.takewhile(lambda _: not stop.is_set(), docs()), saved)
 
         try:
-            self._answers.adopt(await asyncio.to_thread(encode))
+            ahead = await asyncio.to_thread(encode)
         finally:
             stop.set()
+        self._answers.adopt(ahead)
+        reused = sum(saved.get(lb_id, (None, None))[1] is data for lb_id, _, data in ahead)
+        log.info("answers.anticipated", saved=reused, encoded=len(ahead) - reused)
+
+    def answers(self) -> list[Kept]:
+        """The answers kept, to be saved when serve stops (answercache.py)."""
+        return self._answers.kept()
 
     async def get_load_balancer(self, req: svc.GetLoadBalancerRequest, who: Principal) -> res.LoadBalancer:
         return self._out(self._core.get(_required(req.id, "id"), who))

@@ -32,12 +32,12 @@ from starlette.routing import Mount
 
 from limiquantix.network.v1 import network_service_pb2 as pb
 from quantix.lb.v1 import health_worker_pb2 as worker_pb
-from quantix_lb import gctune, metrics
+from quantix_lb import answercache, gctune, metrics
 from quantix_lb.api import connect, rest, web
 from quantix_lb.api import grpc as grpc_api
 from quantix_lb.api.dispatch import Dispatcher, methods_of
 from quantix_lb.auth import TENANT_ROLES, WORKER_ROLES, Authenticator, Principal
-from quantix_lb.convert import HealthWorkerApi, LoadBalancerApi
+from quantix_lb.convert import HealthWorkerApi, LoadBalancerApi, answer_format
 from quantix_lb.health.coordinator import STATS_INTERVAL, HealthCoordinator
 from quantix_lb.ovn.contract import Realized
 from quantix_lb.ovn.embedded import EmbeddedNb
@@ -55,6 +55,7 @@ from quantix_lb.watch import WatchHub
 
 log = structlog.get_logger(__name__)
 SYNC_WAIT = 10.0  # seconds start-up waits for the realizer's first read of the NB
+ANSWERS_FILE = "answers.cache"  # in the data dir (see answercache.py)
 SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]
 HEALTH_SERVICE = worker_pb.DESCRIPTOR.services_by_name["HealthWorkerService"]
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: far above any sane load balancer tree
@@ -191,8 +192,11 @@ class ControlPlane:
         coordinator = self._start_health(store)
         lb_api = LoadBalancerApi(core)
         # While the realizer reads and compares the NB: the first list after a restart
-        # finds its answers.
-        anticipation = asyncio.create_task(lb_api.anticipate(store.decoded))
+        # finds its answers, most of them saved by the last stop (after the servers stop).
+        answers = s.data_dir / ANSWERS_FILE
+        saved = answercache.load(answers, answer_format())
+        self._lifespan.callback(self._save_answers, answers, lb_api)
+        anticipation = asyncio.create_task(lb_api.anticipate(store.documents, saved))
         self._lifespan.push_async_callback(_cancelled, anticipation)
         await self._nb_read()
         self._export_gauges()
@@ -223,6 +227,15 @@ class ControlPlane:
     async def stop(self) -> None:
         await self._lifespan.aclose()
         log.info("serve.stopped")
+
+    @staticmethod
+    def _save_answers(path: Path, lb_api: LoadBalancerApi) -> None:
+        try:
+            saved = answercache.save(path, answer_format(), lb_api.answers())
+        except OSError as exc:  # a cache: the next start encodes them again
+            log.warning("answers.not_saved", path=str(path), error=str(exc))
+            return
+        log.info("answers.saved", answers=saved)
 
     # --- the steps of start, in order ------------------------------------------------------
 
