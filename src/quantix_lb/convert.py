@@ -17,6 +17,7 @@ import functools
 import hashlib
 import itertools
 import math
+import os
 import sys
 import threading
 from collections import OrderedDict
@@ -462,7 +463,10 @@ def answer_format() -> bytes:
     `realized`, this module). Answers saved under another format are not used."""
     digest = hashlib.sha256(res.DESCRIPTOR.serialized_pb)
     for module in (model, sys.modules[__name__]):
-        digest.update(Path(module.__file__ or "").read_bytes())
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:  # no source to read (a frozen build): a format of this run alone
+            digest.update(os.urandom(16))
     return digest.digest()
 
 
