@@ -176,6 +176,15 @@ def expected_row(lb: res.LoadBalancer, listener: int = 0, **columns: Any) -> dic
 # --- tests ----------------------------------------------------------------------------------
 
 
+def test_the_realizer_starts_while_the_embedded_nb_loads_and_waits_for_its_socket(server: Server) -> None:
+    """Started beside the NB (not after it listens), the realizer's first connect waits
+    for the socket instead of failing and backing off with a warning."""
+    server.wait_event("ovn.nb_connection", 10)
+    assert server.seen["ovn.realizer_started"] < server.seen["ovn.embedded_nb_started"]
+    unreachable = [line for line in server.log_lines if "ovn.nb_unreachable" in line]
+    assert not unreachable, unreachable
+
+
 def test_seed_load_balancer_becomes_an_owned_row_on_its_network(server: Server) -> None:
     nb = Nb(server)
     assert (nb.lbs(), nb.switches()) == ([], [])  # a fresh embedded Northbound

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -187,8 +187,10 @@ class ControlPlane:
         _refuse_clear_text(s, auth, grpc_host, http_host)
         http_sock = self._lifespan.enter_context(_bind(http_host, http_port))
         store = self._open_store(s.data_dir)
-        remote, create_networks = await self._northbound(s)
+        remote, create_networks, nb_starting = self._northbound(s)
+        # The realizer starts while the embedded NB loads its file (it waits for the socket).
         core = self._start_realization(s, store, remote, create_networks)
+        await nb_starting
         coordinator = self._start_health(store)
         lb_api = LoadBalancerApi(core)
         # While the realizer reads and compares the NB: the first list after a restart
@@ -249,19 +251,23 @@ class ControlPlane:
         self._store = store
         return store
 
-    async def _northbound(self, s: Settings) -> tuple[str, bool]:
-        """The NB to realize in, and whether networks are created on first use."""
+    def _northbound(self, s: Settings) -> tuple[str, bool, Awaitable[None]]:
+        """The NB to realize in, whether networks are created on first use, and the
+        start of the embedded NB (done when it listens) to await."""
         if s.ovn_nb:
-            return s.ovn_nb, False
+            return s.ovn_nb, False, asyncio.sleep(0)
         embedded = EmbeddedNb(s.data_dir / "ovn")
-        try:
-            await embedded.start()
-        except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
-            raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
         self._lifespan.push_async_callback(embedded.stop)
         self._embedded = embedded
+
+        async def starting() -> None:
+            try:
+                await embedded.start()
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                raise StartupError(f"cannot start the embedded OVN Northbound: {exc}") from exc
+
         # The embedded NB is ours alone: networks are created on first use.
-        return embedded.remote, True
+        return embedded.remote, True, starting()
 
     def _start_realization(
         self, s: Settings, store: Store, remote: str, create_networks: bool

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -27,6 +28,7 @@ from quantix_lb.ovn import compat
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF = 5.0
+SOCKET_WAIT = 10.0  # seconds the first connect waits for a unix socket to appear
 
 
 class IdlTask(Protocol):
@@ -113,6 +115,7 @@ class IdlLoop:
                 os.write(self._wake_w, b"x")
 
     def _main(self) -> None:
+        self._await_socket()
         backoff = 0.1
         while not self._stopping.is_set():
             idl = None
@@ -132,6 +135,19 @@ class IdlLoop:
                     self._synced = False
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _await_socket(self) -> None:
+        """A local NB started beside us (the embedded one) creates its socket as it
+        listens: the first connect waits for it, up to SOCKET_WAIT, instead of failing
+        and backing off."""
+        paths = [Path(r.strip()[5:]) for r in self.remote.split(",") if r.strip().startswith("unix:")]
+        if not paths or any(p.exists() for p in paths):
+            return
+        log.info("ovn.nb_socket_awaited", remote=self.remote, up_to_s=SOCKET_WAIT)
+        deadline = time.monotonic() + SOCKET_WAIT
+        while not any(p.exists() for p in paths) and time.monotonic() < deadline:
+            if self._stopping.wait(0.01):
+                return
 
     def _connect(self) -> compat.DiffIdl:
         if not compat.has_c_json_parser():
