@@ -43,7 +43,10 @@ class Protocol(enum.StrEnum):
     @property
     def l4(self) -> str:
         """What OVN balances: HTTP and HTTPS listeners are TCP at Layer 4."""
-        return {"UDP": "udp", "SCTP": "sctp"}.get(self.value, "tcp")
+        return _L4.get(self, "tcp")
+
+
+_L4 = {Protocol.UDP: "udp", Protocol.SCTP: "sctp"}
 
 
 class Algorithm(enum.StrEnum):

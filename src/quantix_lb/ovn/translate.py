@@ -17,6 +17,7 @@ state, so both are expressed in the `vips` backend list:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import uuid
@@ -66,8 +67,10 @@ def endpoint(address: str, port: int) -> str:
 
 
 def eligible(member: model.Member) -> bool:
+    # admin_state ONLINE, read from its two flags (the property costs a call per member).
     return (
-        member.admin_state is model.AdminState.ONLINE
+        member.admin_state_up
+        and not member.drain
         and member.weight > 0
         and member.operating_status is not model.OperatingStatus.ERROR
     )
@@ -97,6 +100,8 @@ def backends(pool: model.Pool, steering: Mapping[str, int] | None = None) -> str
         steered = [steering.get(m.id, 0) for m in members]
         if any(steered):  # never reject because of steering
             reps = steered
+    if all(n == 1 for n in reps):  # the common case: each member once
+        return ",".join([endpoint(m.address, m.port) for m in members])
     return ",".join(
         entry for m, n in zip(members, reps, strict=True) for entry in [endpoint(m.address, m.port)] * n
     )
@@ -204,7 +209,7 @@ class Network:
     probe_subnet: str | None = None
     probe_ports: tuple[tuple[str, str], ...] = ()  # our probe ports on it: (name, "MAC IP")
 
-    @property
+    @functools.cached_property
     def datapaths(self) -> frozenset[uuid.UUID]:
         """Where the rows go: the switch, and every router so the VIP answers ARP
         and routed clients reach it."""
