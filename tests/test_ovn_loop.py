@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -15,6 +16,7 @@ from quantix_lb.ovn.nb import NbRealizer
 
 OVSDB_TOOL = shutil.which("ovsdb-tool") or "/usr/bin/ovsdb-tool"
 OVSDB_SERVER = shutil.which("ovsdb-server") or "/usr/sbin/ovsdb-server"
+OVSDB_CLIENT = shutil.which("ovsdb-client") or "/usr/bin/ovsdb-client"
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -46,3 +48,44 @@ def test_the_first_connect_waits_for_a_unix_socket_that_appears_later(tmp_path: 
                 server.terminate()
                 server.wait(10)
     assert [e for e in logs if e["event"] == "ovn.nb_unreachable"] == []
+
+
+def test_rows_of_the_first_read_are_not_changes_but_later_edits_are(tmp_path: Path) -> None:
+    """The rows a (re)connect's first read brings are indexed once the replica is complete
+    and compared by the full pass, beside the changes: not marked changed one by one
+    (at 10,000 load balancers a create after a restart queued behind them all)."""
+    db, sock = tmp_path / "nb.db", tmp_path / "nb.sock"
+    subprocess.run([OVSDB_TOOL, "create", str(db), _schema()], check=True)
+
+    def owned(lb_id: str) -> dict[str, object]:
+        ids = [["quantix:owner", "quantix-lb"], ["quantix:lb-id", lb_id], ["quantix:listener-id", "li"]]
+        row = {"name": f"qlb-{lb_id}", "protocol": "tcp", "external_ids": ["map", ids]}
+        return {"op": "insert", "table": "Load_Balancer", "row": row}
+
+    ops = json.dumps(["OVN_Northbound", owned("lb-1"), owned("lb-2")])
+    subprocess.run([OVSDB_TOOL, "transact", str(db), ops], check=True, capture_output=True)
+    server = subprocess.Popen(
+        [OVSDB_SERVER, str(db), f"--remote=punix:{sock}", f"--unixctl={tmp_path / 'ctl'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    realizer = NbRealizer(f"unix:{sock}", create_networks=True)
+    reconciler = realizer._reconciler
+    try:
+        realizer.connect()
+        assert realizer.wait_synced(10)
+        wait_for(lambda: set(reconciler._index.by_lb) == {"lb-1", "lb-2"}, 5, "the rows indexed")
+        assert reconciler._dirty == set()
+        # An edit by someone else once the replica is complete is a change (drift).
+        edit = {"op": "update", "table": "Load_Balancer", "where": [["name", "==", "qlb-lb-2"]]}
+        edit["row"] = {"protocol": "udp"}
+        subprocess.run(
+            [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", edit])],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(lambda: reconciler._dirty == {"lb-2"}, 5, "the edit marked as drift")
+    finally:
+        realizer.stop()
+        server.terminate()
+        server.wait(10)

@@ -304,6 +304,10 @@ class Reconciler:
         self._probe_ports: dict[str, ProbePortRow] | None = None
         self._probe_dirty = False
         self._desired_known = False  # until the inbox's initial state is taken, nothing is written
+        # Whether the replica was complete at the start of this turn: the rows a
+        # (re)connect's first read notifies about are no changes (`synced` indexes
+        # them all, and the full pass it starts compares them a slice at a time).
+        self._replica_complete = False
 
     def pending(self) -> int:
         """Load balancers changed, drifted or left in the running full pass
@@ -318,6 +322,7 @@ class Reconciler:
         self._index.rebuild(idl.tables["Load_Balancer"].rows.values())
 
     def run(self, idl: ovs_idl.Idl, synced: bool) -> float | None:
+        self._replica_complete = synced
         if synced and self._topology_dirty:
             self._refresh_topology(idl)
         self._take(*self._inbox.take())
@@ -352,6 +357,8 @@ class Reconciler:
         changes: Mapping[str, data.Datum] | None,
     ) -> None:
         if table == "Load_Balancer":
+            if not self._replica_complete:
+                return
             lb_id = self._index.changed(event, row)
             if lb_id is not None and not self.committer.ours:
                 self._dirty.add(lb_id)
