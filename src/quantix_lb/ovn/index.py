@@ -28,8 +28,9 @@ class OwnedRows:
     def __init__(self) -> None:
         self.by_lb: dict[str, dict[uuid.UUID, str]] = {}  # lb id -> row -> listener id
         self.owner: dict[uuid.UUID, str] = {}  # row -> lb id
-        # Owned row -> the wanted row (translate.LbRow) it was last found equal
-        # to; any notification about the row drops its entry.
+        # Owned row -> the mark (reconcile.Mark: a revision and steering) of the
+        # wanted row it was last found equal to; any notification about the row
+        # drops its entry.
         self.verified: dict[uuid.UUID, object] = {}
 
     def rebuild(self, rows: Iterable[ovs_idl.Row]) -> None:
@@ -72,22 +73,22 @@ class OwnedRows:
                 found.append(lb_id)
         return found
 
-    def drift(self, row: ovs_idl.Row, wanted: object, columns: Callable[[], Datums]) -> Datums:
+    def drift(self, row: ovs_idl.Row, wanted: object, mark: object, columns: Callable[[], Datums]) -> Datums:
         """Columns of an owned row that differ from what we want (`wanted`, whose
-        datums `columns` builds).
+        datums `columns` builds; `mark` names the translation it is of).
 
-        A row found equal to this very `wanted`, and not notified about since,
+        A row found equal to a row of this very mark, and not notified about since,
         needs no comparison and no datums: full passes stay cheap at 10,000 rows,
         and no datums are kept for rows in step. (Datum identity would not do:
         python-ovs applies map and set diffs in place.)"""
-        if self.verified.get(row.uuid) is wanted:
+        if self.verified.get(row.uuid) is mark:
             return {}
         if cmd.holds(row, wanted):
-            self.verified[row.uuid] = wanted
+            self.verified[row.uuid] = mark
             return {}
         drift = {c: d for c, d in columns().items() if datum(row, c) != d}
         if not drift:
-            self.verified[row.uuid] = wanted
+            self.verified[row.uuid] = mark
         return drift
 
 
