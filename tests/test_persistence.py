@@ -201,6 +201,20 @@ def test_state_survives_restart(make_server: Callable[..., Server]):
     }
 
 
+def test_the_stop_saves_the_answers_the_next_start_needs(make_server: Callable[..., Server]):
+    """A load balancer never listed since its create is saved too: the stop encodes the
+    answer it will have once realized, so the next start encodes none."""
+    srv = make_server()
+    created = srv.stub.CreateLoadBalancer(lb_request("net-a", "192.0.2.9"), timeout=10)
+    assert srv.stop() == 0
+    srv.start()
+    anticipated = srv.wait_event("answers.anticipated", 10)
+    assert (anticipated["saved"], anticipated["encoded"]) == (1, 0)
+    (listed,) = list_all(srv.stub)
+    assert listed.id == created.id and listed.status.provisioning_status == "ACTIVE"
+    assert srv.stub.GetLoadBalancer(pb.GetLoadBalancerRequest(id=created.id), timeout=10) == listed
+
+
 def test_acknowledged_writes_survive_kill_9(make_server: Callable[..., Server]):
     srv = make_server()
     stub = srv.stub

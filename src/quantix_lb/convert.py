@@ -591,9 +591,12 @@ class LoadBalancerApi:
         reused = sum(saved.get(lb_id, (None, None))[1] is data for lb_id, _, data in ahead)
         log.info("answers.anticipated", saved=reused, encoded=len(ahead) - reused)
 
-    def answers(self) -> list[Kept]:
-        """The answers kept, to be saved when serve stops (answercache.py)."""
-        return self._answers.kept()
+    def answers_for_next_start(self, docs: Iterable[bytes]) -> list[Kept]:
+        """What the next start will anticipate for these stored load balancers: each
+        one's answer once realized, the one kept when it is that very view, else
+        encoded now (when serve stops, for answercache.save)."""
+        kept = {lb_id: (key, data) for lb_id, key, data in self._answers.kept()}
+        return Answers.anticipate(docs, kept)
 
     async def get_load_balancer(self, req: svc.GetLoadBalancerRequest, who: Principal) -> res.LoadBalancer:
         return self._out(self._core.get(_required(req.id, "id"), who))
