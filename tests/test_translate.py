@@ -296,3 +296,29 @@ def test_the_initial_state_waits_for_the_full_pass_and_changes_go_first():
     assert set(reconciler._desired) == {lb.id for lb in stored} | {created.id}
     assert reconciler._dirty == {created.id}
     assert len(inbox) == 0
+
+
+def test_wants_keep_a_mark_per_load_balancer_not_its_translation():
+    """Rows are verified against a Mark: the same object while the revision and the
+    steering stay (so a full pass finds them settled by identity), a new one otherwise;
+    the translation itself is made afresh and not kept."""
+    from quantix_lb.ovn.reconcile import Wants
+
+    lb = make_lb([member("10.0.0.10"), member("10.0.0.11")])
+    wants = Wants()
+    first = wants.of(None, lb, None)  # the IDL is read only to build datums
+    again = wants.of(None, lb, None)
+    assert again.mark is first.mark and again.rows == first.rows and again.rows is not first.rows
+    mark = first.mark
+    assert (mark.revision, mark.deleting, mark.rows) == (lb.revision, False, len(first.rows))
+    assert wants.mark(lb.id) is first.mark
+    steering = {lb.listeners[0].id: {lb.pools[0].members[0].id: 2}}
+    assert wants.of(None, lb, steering).mark is not first.mark
+    newer = structs.replace(lb, revision=lb.revision + 1)
+    assert wants.of(None, newer, None).mark.revision == newer.revision
+    deleting = structs.replace(newer, provisioning_status=model.ProvisioningStatus.PENDING_DELETE)
+    gone = wants.of(None, deleting, None)
+    assert gone.deleting and gone.rows == {} and gone.mark.rows == 0
+    wants.drop(lb.id)
+    assert wants.mark(lb.id) is None
+    assert vars(wants).keys() == {"_marks", "_shared"}
