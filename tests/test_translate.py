@@ -2,6 +2,7 @@
 
 import json
 import uuid
+import zlib
 
 import pytest
 from msgspec import structs
@@ -322,3 +323,16 @@ def test_wants_keep_a_mark_per_load_balancer_not_its_translation():
     wants.drop(lb.id)
     assert wants.mark(lb.id) is None
     assert vars(wants).keys() == {"_marks", "_shared"}
+
+
+def test_packed_documents_use_one_fixed_dictionary_and_come_back_whole():
+    """The Init's documents are compressed in serve and read in the realizer: both must
+    build the same preset dictionary (no random ids or times in it)."""
+    from quantix_lb.ovn import desired
+
+    assert desired._dictionary() == desired._ZDICT
+    lb = make_lb([member(f"10.0.0.{i}") for i in range(10, 20)])
+    doc = documents.encode(lb)
+    kept = Desired.of_packed(packed(doc))
+    assert kept.load() == lb
+    assert len(kept._doc) < len(zlib.compress(doc, 1)) * 0.8

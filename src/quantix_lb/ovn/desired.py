@@ -3,7 +3,7 @@
 At 10,000 load balancers of 2 listeners x 10 members the decoded records took
 ~67 MB of the realizer's heap, yet each is read only when its load balancer is
 planned again (a change, its steering, its network, drift). So a load balancer
-is kept as its stored document, compressed (~850 bytes instead of ~5.5 KB
+is kept as its stored document, compressed (~515 bytes instead of ~5.5 KB
 decoded), and decoded when planned (~40 us). A document that arrives is not
 decoded before its plan: decoding 10,000 at once and dropping them would leave
 the heap fragmented. The Init's documents come compressed (`packed`, done by
@@ -18,6 +18,43 @@ import zlib
 from quantix_lb import documents, model
 
 Packed = tuple[str, int, str, bytes]  # id, revision, network id, compressed document
+
+
+def _dictionary() -> bytes:
+    """zlib's preset dictionary: a document of the common shape (two listeners on one
+    pool of ten members, as a create stores it), so a compressed document holds little
+    but its own ids, names and addresses (~515 bytes at 2 listeners x 10 members, ~850
+    without: 3.3 MB less in the realizer at 10,000 load balancers). Compressed
+    documents live only in memory and the pipe to the realizer, never on disk: the
+    dictionary may change with any release, but both ends of the pipe must build the
+    same one (no random ids or times here)."""
+    zero = "00000000-0000-4000-8000-000000000000"
+    members = tuple(
+        model.Member(id=f"mem-{zero}", address=f"10.0.0.{i}", port=8080, name="") for i in range(10, 20)
+    )
+    pool = model.Pool(id=f"pool-{zero}", members=members)
+    listeners = tuple(
+        model.Listener(id=f"lis-{zero}", protocol=model.Protocol.TCP, port=port, default_pool_id=pool.id)
+        for port in (80, 443)
+    )
+    lb = model.LoadBalancer(
+        id=f"lb-{zero}", project_id="", network_id="", vip_address="10.0.0.1", created_at=1796000000.123456,
+        updated_at=1796000000.123456, listeners=listeners, pools=(pool,),
+    )  # fmt: skip
+    return documents.encode(lb)
+
+
+_ZDICT = _dictionary()
+
+
+def _compress(doc: bytes) -> bytes:
+    packer = zlib.compressobj(1, zdict=_ZDICT)
+    return packer.compress(doc) + packer.flush()
+
+
+def _decompress(data: bytes) -> bytes:
+    unpacker = zlib.decompressobj(zdict=_ZDICT)
+    return unpacker.decompress(data) + unpacker.flush()
 
 
 def packed(doc: bytes) -> Packed:
@@ -66,10 +103,10 @@ class Desired:
     def load(self) -> model.LoadBalancer:
         if self._record is not None:
             return self._record
-        return documents.load(zlib.decompress(self._doc) if self._zipped else self._doc)
+        return documents.load(_decompress(self._doc) if self._zipped else self._doc)
 
     def pack(self) -> None:
         """Keeps it compressed from now on (idempotent)."""
         if not self._zipped:
             doc = self._doc if self._record is None else documents.encode(self._record)
-            self._doc, self._record, self._zipped = zlib.compress(doc, 1), None, True
+            self._doc, self._record, self._zipped = _compress(doc), None, True
