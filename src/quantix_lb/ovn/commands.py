@@ -73,17 +73,8 @@ def string_datum(column_type: ovs_types.Type, value: str | tuple[tuple[str, str]
     return data.Datum(column_type, {data.Atom(string, k): data.Atom(string, v) for k, v in value})
 
 
-def _plain(value: Any, _base: Any) -> Any:
-    return value
-
-
 def as_uuid(value: Any) -> Any:
     return value.uuid if isinstance(value, ovs_idl.Row) else value
-
-
-def raw(row: ovs_idl.Row, column: str) -> Any:
-    """A column as plain Python (references stay UUIDs)."""
-    return datum(row, column).to_python(_plain)
 
 
 def datapath(idl: ovs_idl.Idl, dp_uuid: uuid.UUID) -> ovs_idl.Row | None:
