@@ -37,7 +37,7 @@ from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health import coordinator as hc
 from quantix_lb.model import Problems, field_path
-from quantix_lb.realization import ViewKey, view_key
+from quantix_lb.realization import ViewKey, head_key, view_key
 from quantix_lb.rules import Draft, MemberChange, PoolChange
 from quantix_lb.service import Event, EventKind, Listed, LoadBalancerCore
 from quantix_lb.stats.aggregate import LoadBalancerFigures, NodeReport, ReportedBackend, ReportedFrontend
@@ -473,9 +473,8 @@ def answer_format() -> bytes:
 def anticipated_key(head: documents.Head) -> ViewKey:
     """`view_key` of the view a stored load balancer has once OVN holds it as stored:
     realized (ACTIVE), or still being deleted."""
-    if head.provisioning_status is model.ProvisioningStatus.PENDING_DELETE:
-        return (head.revision, head.provisioning_status.value, head.status_reason)
-    return (head.revision, model.ProvisioningStatus.ACTIVE.value, "")
+    deleting = head.provisioning_status is model.ProvisioningStatus.PENDING_DELETE
+    return head_key(head, None if deleting else "")
 
 
 class Answers:
@@ -532,7 +531,7 @@ class Answers:
             lb = documents.load(doc)
             if lb.provisioning_status is not model.ProvisioningStatus.PENDING_DELETE:
                 lb = model.realized(lb)
-            ahead.append((lb.id, view_key(lb), load_balancer_out(lb).SerializeToString()))
+            ahead.append((head.id, key, load_balancer_out(lb).SerializeToString()))
         return ahead
 
     def kept(self) -> list[Kept]:

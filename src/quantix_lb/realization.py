@@ -29,6 +29,16 @@ def view_key(lb: model.LoadBalancer) -> ViewKey:
     return (lb.revision, lb.provisioning_status.value, lb.status_reason)
 
 
+def head_key(head: documents.Head, error: str | None) -> ViewKey:
+    """`view_key` of the view of the stored load balancer with this head, without
+    decoding the rest of its document: as stored (`error` None), or realized, OVN
+    having taken its revision ('') or refused it (why)."""
+    if error is None:
+        return (head.revision, head.provisioning_status.value, head.status_reason)
+    status = model.ProvisioningStatus.ERROR if error else model.ProvisioningStatus.ACTIVE
+    return (head.revision, status.value, error)
+
+
 REALIZE_WAIT = 2.0  # seconds a mutating RPC waits for OVN before answering
 DRAIN_WAIT = 2.0  # seconds shutdown waits for finished deletes to leave the store
 
@@ -52,11 +62,7 @@ class Realization:
     def key(self, head: documents.Head) -> ViewKey:
         """`view_key(self.view(lb))` of the stored load balancer with this head,
         without decoding the rest of its document."""
-        error = self._held_error(head.id, head.revision, head.provisioning_status)
-        if error is None:
-            return (head.revision, head.provisioning_status.value, head.status_reason)
-        status = model.ProvisioningStatus.ERROR if error else model.ProvisioningStatus.ACTIVE
-        return (head.revision, status.value, error)
+        return head_key(head, self._held_error(head.id, head.revision, head.provisioning_status))
 
     def _held_error(self, lb_id: str, revision: int, status: model.ProvisioningStatus) -> str | None:
         """What OVN made of this revision ('' or why it refused it) when its view is the
