@@ -11,6 +11,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
+from builders import m_lb, m_listener, m_member, m_pool
+from quantix_lb import model
+from quantix_lb.ovn.contract import Realized
 from quantix_lb.ovn.embedded import _schema
 from quantix_lb.ovn.nb import NbRealizer
 
@@ -85,6 +88,59 @@ def test_rows_of_the_first_read_are_not_changes_but_later_edits_are(tmp_path: Pa
             capture_output=True,
         )
         wait_for(lambda: reconciler._dirty == {"lb-2"}, 5, "the edit marked as drift")
+    finally:
+        realizer.stop()
+        server.terminate()
+        server.wait(10)
+
+
+def test_rows_just_committed_are_verified_without_a_full_pass(tmp_path: Path) -> None:
+    """A create's rows are compared with the replica right after its transaction: the
+    next full pass finds them settled by their mark instead of planning the load balancer
+    again (at 10,000 that re-planning held creates back ~30 ms a step after each pass).
+    A later edit by someone else still unverifies the row."""
+    db, sock = tmp_path / "nb.db", tmp_path / "nb.sock"
+    subprocess.run([OVSDB_TOOL, "create", str(db), _schema()], check=True)
+    server = subprocess.Popen(
+        [OVSDB_SERVER, str(db), f"--remote=punix:{sock}", f"--unixctl={tmp_path / 'ctl'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # No full pass after the first (empty) one while the test looks.
+    realizer = NbRealizer(f"unix:{sock}", create_networks=True, full_interval=600)
+    reconciler = realizer._reconciler
+    realized: list[Realized] = []
+    realizer.on_realized = realized.extend
+    pool = m_pool(1, m_member(id="mem-1", address="10.0.0.10", port=8080))
+    lb = m_lb(m_listener(1, model.Protocol.TCP, 80), m_listener(2, model.Protocol.TCP, 443), pools=(pool,))
+    try:
+        realizer.connect()
+        assert realizer.wait_synced(10)
+        realizer.start()
+        realizer.offer([lb])
+        wait_for(lambda: any(o.lb_id == lb.id for o in realized), 10, "the create realized")
+        assert [(o.lb_id, o.revision, o.error) for o in realized] == [(lb.id, lb.revision, "")]
+        mark = reconciler._wants.mark(lb.id)
+        rows = reconciler._index.by_lb[lb.id]
+        assert mark is not None and len(rows) == 2
+        assert {row: reconciler._index.verified.get(row) for row in rows} == {row: mark for row in rows}
+
+        edit = {
+            "op": "update",
+            "table": "Load_Balancer",
+            "where": [["_uuid", "==", ["uuid", str(next(iter(rows)))]]],
+        }
+        edit["row"] = {"protocol": "udp"}
+        subprocess.run(
+            [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", edit])],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(
+            lambda: next(iter(rows)) not in reconciler._index.verified or lb.id in reconciler._dirty,
+            5,
+            "edit",
+        )
     finally:
         realizer.stop()
         server.terminate()

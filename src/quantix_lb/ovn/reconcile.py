@@ -16,6 +16,7 @@ not own are never touched (see index.py).
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import threading
@@ -309,7 +310,9 @@ class Reconciler:
         self._unpacked: list[Desired] = []  # planned, not yet packed
         self._steering: dict[str, Steering] = {}
         self._dirty: set[str] = set()  # changed or drifted: realized first
-        self._sweep: set[str] = set()  # the rest of the running full pass
+        # The rest of the running full pass, in order. Not a set: a set drained from its
+        # front keeps its table, and every step's slice scanned it (~0.3 ms at 10,000).
+        self._sweep: collections.deque[str] = collections.deque()
         self._check_attach: set[str] = set()
         self._reported: dict[str, tuple[int, str]] = {}  # lb id -> (revision, error) last reported
         self._reports: list[Realized] = []  # not yet handed to on_realized
@@ -352,7 +355,9 @@ class Reconciler:
             self._sync_probe_ports(idl)
         if now >= self._retry_at:
             if self.passes.begin(now, self.committer.commands):
-                self._sweep = set(self._desired) | set(self._index.by_lb)
+                self._sweep = collections.deque(
+                    dict.fromkeys(itertools.chain(self._desired, self._index.by_lb))
+                )
             if self._dirty or self._sweep:
                 self._step(idl)
             if not self._dirty and not self._sweep:
@@ -489,19 +494,23 @@ class Reconciler:
         # create does not wait behind a pass over 10,000 load balancers.
         batch = list(itertools.islice(self._dirty, MAX_STEP))
         self._dirty.difference_update(batch)
-        swept = list(itertools.islice(self._sweep, SWEEP_STEP if batch else MAX_STEP))
-        self._sweep.difference_update(swept)
+        swept = [
+            self._sweep.popleft() for _ in range(min(len(self._sweep), SWEEP_STEP if batch else MAX_STEP))
+        ]
         self._check_attach.update(swept)
         batch.extend(lb_id for lb_id in swept if lb_id not in self._dirty and not self._settled(idl, lb_id))
         batch = list(dict.fromkeys(batch))
 
         plans: list[Plan] = []
+        wants: dict[str, Want] = {}
         missing_networks: dict[str, str] = {}  # network -> the project of its first load balancer
         for lb_id in batch:
             check = lb_id in self._check_attach
             self._check_attach.discard(lb_id)
-            commands, outcome = self._plan(idl, lb_id, check, missing_networks)
+            commands, outcome, want = self._plan(idl, lb_id, check, missing_networks)
             plans.append((lb_id, commands, outcome))
+            if want is not None:
+                wants[lb_id] = want
         if missing_networks:
             self._create_networks(idl, batch, missing_networks)
         else:
@@ -513,6 +522,8 @@ class Reconciler:
                 for _, _, outcome in group:
                     if outcome:
                         self._report(outcome if status == "ok" else replace(outcome, error=error))
+                if status == "ok":
+                    self._verify_committed(idl, group, wants)
         reports, self._reports = self._reports, []
         if reports:
             self.on_realized(reports)
@@ -549,13 +560,31 @@ class Reconciler:
             else:
                 self._dirty.add(lb_id)  # realized once the switches are known
 
+    def _verify_committed(self, idl: ovs_idl.Idl, group: list[Plan], wants: Mapping[str, Want]) -> None:
+        """Marks the rows a transaction just wrote verified when the replica holds what
+        their plan wanted (someone may have changed them meanwhile: compared, not assumed).
+        Else the next full pass plans every new load balancer again (~150 us each),
+        in slices that held creates back for ~30 ms a step."""
+        rows = idl.tables["Load_Balancer"].rows
+        verified = self._index.verified
+        for lb_id, _, outcome in group:
+            want = wants.get(lb_id)
+            if want is None or outcome is None:
+                continue
+            for row_uuid, listener_id in self._index.by_lb.get(lb_id, {}).items():
+                row, wanted = rows.get(row_uuid), want.rows.get(listener_id)
+                if row is not None and wanted is not None and cmd.holds(row, wanted):
+                    verified[row_uuid] = want.mark
+
     def _plan(
         self,
         idl: ovs_idl.Idl,
         lb_id: str,
         check_attach: bool,
         missing_networks: dict[str, str],
-    ) -> tuple[list[cmd.Command], Realized | None]:
+    ) -> tuple[list[cmd.Command], Realized | None, Want | None]:
+        """The commands that realize a load balancer, its outcome once they are committed,
+        and the translation they are of (None when no row is to hold it)."""
         entry = self._desired.get(lb_id)
         lb = None if entry is None else entry.load()
         if entry is not None and not entry.packed:
@@ -572,22 +601,22 @@ class Reconciler:
             else:
                 have[listener_id] = row
         if lb is None:
-            return commands + [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()], None
+            return commands + [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()], None, None
         want = self._wants.of(idl, lb, self._steering.get(lb.id))
         if want.deleting:
             deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
-            return commands + deletes, Realized(lb.id, lb.revision, deleted=True)
+            return commands + deletes, Realized(lb.id, lb.revision, deleted=True), None
         unstorable = translate.unstorable(lb)
         if unstorable:
             deletes = [cmd.DeleteLoadBalancer(r.uuid) for r in have.values()]
-            return commands + deletes, Realized(lb.id, lb.revision, error=unstorable)
+            return commands + deletes, Realized(lb.id, lb.revision, error=unstorable), None
         network = self.topology.networks.get(lb.network_id)
         if network is None:
             if self.create_networks:
                 missing_networks.setdefault(lb.network_id, lb.project_id)
-                return [], None
+                return [], None, None
             reason = f"network {lb.network_id!r} is not known to OVN Northbound"
-            return [], Realized(lb.id, lb.revision, error=reason)
+            return [], Realized(lb.id, lb.revision, error=reason), None
         datapaths = network.datapaths
         drift = self._index.drift
         for listener_id, wanted in want.rows.items():
@@ -603,7 +632,7 @@ class Reconciler:
                     cmd.Attach(dp, row.uuid) for dp in datapaths if not attached(idl, dp, row.uuid)
                 )
         commands.extend(cmd.DeleteLoadBalancer(r.uuid) for r in have.values())
-        return commands, Realized(lb.id, lb.revision)
+        return commands, Realized(lb.id, lb.revision), want
 
     def _report(self, outcome: Realized) -> None:
         key = (outcome.revision, outcome.error)
