@@ -297,8 +297,13 @@ def _check_fields(hm: model.HealthMonitor) -> dict[str, Any]:
     return {name: getattr(hm, name) for name in _CHECK_FIELDS}
 
 
-def member_out(m: model.Member) -> res.PoolMember:
-    return res.PoolMember(
+# Messages are built in place (`add`, nested fields set on the parent): a message passed
+# to its parent's constructor is copied into it (serialized and parsed again), which took
+# a third of an answer's ~100 us at 2 listeners x 10 members.
+
+
+def _add_member(members: Any, m: model.Member) -> None:
+    members.add(
         id=m.id,
         name=m.name,
         address=m.address,
@@ -313,30 +318,29 @@ def member_out(m: model.Member) -> res.PoolMember:
     )
 
 
-def pool_out(pool: model.Pool) -> res.Pool:
-    msg = res.Pool(
+def _add_pool(pools: Any, pool: model.Pool) -> None:
+    msg = pools.add(
         id=pool.id,
         name=pool.name,
         algorithm=_out_enum(res.Pool.Algorithm, pool.algorithm),
-        members=[member_out(m) for m in pool.members],
         provisioning_status=pool.provisioning_status.value,
         operating_status=pool.operating_status.value,
         status_reason=pool.status_reason,
     )
+    for m in pool.members:
+        _add_member(msg.members, m)
     if pool.protocol is not None:
         msg.protocol = _out_enum(res.Listener.Protocol, pool.protocol)
     if pool.health_monitor:
         msg.health_monitor.CopyFrom(monitor_out(pool.health_monitor))
     if pool.session_persistence:
         sp = pool.session_persistence
-        msg.persistence.CopyFrom(
-            res.SessionPersistence(type=_out_enum(res.SessionPersistence.Type, sp.type), timeout=sp.timeout)
-        )
-    return msg
+        msg.persistence.type = _out_enum(res.SessionPersistence.Type, sp.type)
+        msg.persistence.timeout = sp.timeout
 
 
-def listener_out(li: model.Listener) -> res.Listener:
-    return res.Listener(
+def _add_listener(listeners: Any, li: model.Listener) -> None:
+    listeners.add(
         id=li.id,
         name=li.name,
         protocol=_out_enum(res.Listener.Protocol, li.protocol),
@@ -349,29 +353,26 @@ def listener_out(li: model.Listener) -> res.Listener:
 
 def load_balancer_out(lb: model.LoadBalancer) -> res.LoadBalancer:
     status = lb.provisioning_status
-    return res.LoadBalancer(
-        id=lb.id,
-        name=lb.name,
-        description=lb.description,
-        project_id=lb.project_id,
-        labels=dict(lb.labels),
-        spec=res.LoadBalancerSpec(
-            network_id=lb.network_id,
-            subnet_id=lb.subnet_id,
-            vip_address=lb.vip_address,
-            listeners=[listener_out(li) for li in lb.listeners],
-            pools=[pool_out(pool) for pool in lb.pools],
-        ),
-        status=res.LoadBalancerStatus(
-            phase=_PHASE[status],
-            provisioning_status=status.value,
-            operating_status=lb.operating_status.value,
-            vip_address=lb.vip_address if status in _REALIZED_ONCE else "",
-            error_message=lb.status_reason if status is model.ProvisioningStatus.ERROR else "",
-        ),
-        created_at=_ts(lb.created_at),
-        updated_at=_ts(lb.updated_at),
+    out = res.LoadBalancer(
+        id=lb.id, name=lb.name, description=lb.description, project_id=lb.project_id, labels=dict(lb.labels)
     )
+    spec = out.spec
+    spec.network_id = lb.network_id
+    spec.subnet_id = lb.subnet_id
+    spec.vip_address = lb.vip_address
+    for li in lb.listeners:
+        _add_listener(spec.listeners, li)
+    for pool in lb.pools:
+        _add_pool(spec.pools, pool)
+    st = out.status
+    st.phase = _PHASE[status]
+    st.provisioning_status = status.value
+    st.operating_status = lb.operating_status.value
+    st.vip_address = lb.vip_address if status in _REALIZED_ONCE else ""
+    st.error_message = lb.status_reason if status is model.ProvisioningStatus.ERROR else ""
+    out.created_at.FromNanoseconds(int(lb.created_at * 1e9))
+    out.updated_at.FromNanoseconds(int(lb.updated_at * 1e9))
+    return out
 
 
 def _total(values: Iterable[int | None]) -> int | None:
