@@ -567,10 +567,10 @@ class Reconciler:
         in slices that held creates back for ~30 ms a step."""
         rows = idl.tables["Load_Balancer"].rows
         verified = self._index.verified
-        for lb_id, _, outcome in group:
+        for lb_id, commands, outcome in group:
             want = wants.get(lb_id)
-            if want is None or outcome is None:
-                continue
+            if want is None or outcome is None or not commands:
+                continue  # nothing written: its plan compared every row (index.drift)
             for row_uuid, listener_id in self._index.by_lb.get(lb_id, {}).items():
                 row, wanted = rows.get(row_uuid), want.rows.get(listener_id)
                 if row is not None and wanted is not None and cmd.holds(row, wanted):
