@@ -83,6 +83,13 @@ def field_values(text: str) -> dict[str, str]:
     return values
 
 
+def _ctrl_c_default() -> None:
+    """In a long-running command's child, before exec: SIGINT at its default. A shell starts
+    background jobs with SIGINT ignored, and a Python started so installs no
+    KeyboardInterrupt: the suite run that way waited forever on Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Running:
     """A long-running CLI command (watch, stats --watch): its stdout lines in a queue,
     waited for with deadlines; Ctrl-C (SIGINT) ends it."""
@@ -94,6 +101,7 @@ class Running:
             stderr=subprocess.PIPE,
             text=True,
             env=_env(QUANTIX_LB_URL=srv.http_url),
+            preexec_fn=_ctrl_c_default,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
@@ -122,13 +130,15 @@ class Running:
                 return line
 
     def interrupt(self) -> tuple[int, str]:
-        """Ctrl-C: the exit code and stderr."""
+        """Ctrl-C: the exit code and stderr. (Not communicate(): the pump thread reads
+        stdout too, and a read it wins leaves communicate blocked in its own.)"""
         self.proc.send_signal(signal.SIGINT)
         try:
-            _, err = self.proc.communicate(timeout=10)
+            self.proc.wait(timeout=10)
         finally:
             self.kill()
-        return self.proc.returncode, err
+        assert self.proc.stderr
+        return self.proc.returncode, self.proc.stderr.read()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
