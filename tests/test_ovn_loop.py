@@ -125,9 +125,10 @@ def test_rows_just_committed_are_verified_without_a_full_pass(tmp_path: Path) ->
         assert mark is not None and len(rows) == 2
         assert {row: reconciler._index.verified.get(row) for row in rows} == {row: mark for row in rows}
 
-        # A later edit by someone else is noticed and its row repaired (which verifies it
-        # again at once: the repair is what lasts, not the unverified moment).
+        # A later edit by someone else is noticed: the load balancer is planned again and
+        # its row repaired (which verifies it again at once: the repair is what lasts).
         edited = next(iter(rows))
+        planned = reconciler.planned
         edit = {"op": "update", "table": "Load_Balancer", "where": [["_uuid", "==", ["uuid", str(edited)]]]}
         edit["row"] = {"protocol": "udp"}
         subprocess.run(
@@ -146,9 +147,99 @@ def test_rows_just_committed_are_verified_without_a_full_pass(tmp_path: Path) ->
             ).stdout
             return json.loads(out)[0]["rows"][0]["protocol"]
 
-        wait_for(lambda: protocol() == "tcp", 5, "the edit repaired")
+        wait_for(lambda: reconciler.planned > planned and protocol() == "tcp", 5, "the edit repaired")
     finally:
         realizer.stop()
         server.terminate()
         server.wait(10)
 
+
+def test_a_restart_takes_what_the_last_realizer_verified(tmp_path: Path) -> None:
+    """A realizer saves each load balancer it verified (revision, digest of its rows);
+    the next one's first full pass takes a load balancer whose rows still hash to that
+    digest as realized, untranslated, and plans one whose rows someone changed meanwhile.
+    The desired state comes before the NB's first read, as in the child: the first
+    topology then must not mark every load balancer changed (it queued them all)."""
+    db, sock = tmp_path / "nb.db", tmp_path / "nb.sock"
+    subprocess.run([OVSDB_TOOL, "create", str(db), _schema()], check=True)
+
+    def nb() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [OVSDB_SERVER, str(db), f"--remote=punix:{sock}", f"--unixctl={tmp_path / 'ctl'}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    # Maps and sets of several entries (selection fields, affinity), and a row that rejects.
+    sticky = m_pool(
+        1,
+        m_member(1, address="10.0.0.10"),
+        m_member(2, address="10.0.0.11", weight=3),
+        algorithm=model.Algorithm.SOURCE_IP_PORT,
+        session_persistence=model.SessionPersistence(type=model.PersistenceType.SOURCE_IP, timeout=60),
+    )
+    kept = m_lb(m_listener(1, port=80), m_listener(2, port=443), pools=(sticky,), id="lb-kept")
+    empty = m_pool(2)
+    edited = m_lb(
+        m_listener(3, port=80, pool="pool-2"), pools=(empty,), id="lb-edited", vip_address="192.168.1.101"
+    )
+
+    def realize(realizer: NbRealizer) -> tuple[list[Realized], subprocess.Popen[bytes]]:
+        """The NB starts only once the realizer waits for it and knows what it wants."""
+        realized: list[Realized] = []
+        realizer.on_realized = realized.extend
+        realizer.connect()
+        realizer.start([kept, edited])
+        server = nb()
+        wait_for(lambda: {o.lb_id for o in realized} == {kept.id, edited.id}, 10, "both realized")
+        return realized, server
+
+    def stopped(server: subprocess.Popen[bytes]) -> None:
+        server.terminate()
+        server.wait(10)
+        sock.unlink(missing_ok=True)
+
+    first = NbRealizer(f"unix:{sock}", create_networks=True, full_interval=600)
+    _, server = realize(first)
+    try:
+        assert first.verified_state() == []  # not while its loop runs
+        first.stop()
+    finally:
+        stopped(server)
+    saved = first.verified_state()
+    assert sorted((lb_id, revision) for lb_id, revision, _ in saved) == [(edited.id, 1), (kept.id, 1)]
+
+    # Meanwhile someone edits a row of one of them.
+    edit = {"op": "update", "table": "Load_Balancer", "where": [["name", "==", "qlb-lis-3"]]}
+    edit["row"] = {"protocol": "udp"}
+    subprocess.run([OVSDB_TOOL, "transact", str(db), json.dumps(["OVN_Northbound", edit])], check=True)
+
+    second = NbRealizer(f"unix:{sock}", create_networks=True, full_interval=600)
+    second.adopt_saved(saved)
+    reconciler = second._reconciler
+    outcomes, server = realize(second)
+    try:
+        assert sorted((o.lb_id, o.error) for o in outcomes) == [(edited.id, ""), (kept.id, "")]
+        # Only the edited one was planned (with the first topology marking every load
+        # balancer changed, both were).
+        assert (reconciler.adopted, reconciler.planned) == (1, 1)
+        mark = reconciler._wants.mark(kept.id)
+        assert mark is not None and mark.digest == {i: d for i, _, d in saved}[kept.id]
+
+        select = {"op": "select", "table": "Load_Balancer", "where": [["name", "==", "qlb-lis-3"]]}
+        select["columns"] = ["protocol"]
+
+        def protocol() -> str:
+            out = subprocess.run(
+                [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", select])],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            return json.loads(out)[0]["rows"][0]["protocol"]
+
+        wait_for(lambda: protocol() == "tcp", 10, "the edited row repaired")
+    finally:
+        second.stop()
+        stopped(server)
+    assert sorted(second.verified_state()) == sorted(saved)

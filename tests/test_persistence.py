@@ -166,6 +166,10 @@ def test_state_survives_restart(make_server: Callable[..., Server]):
     # The answers the stop saved were taken for the first list, none encoded again.
     anticipated = srv.wait_event("answers.anticipated", 10)
     assert (anticipated["saved"], anticipated["encoded"]) == (3, 0)
+    # What the realizer verified was saved too: its successor took all 3 untranslated.
+    assert (srv.data_dir / "verified.cache").is_file()
+    adopted = srv.wait_event("ovn.saved_state_adopted", 10)
+    assert (adopted["adopted"], adopted["saved"], adopted["planned"]) == (3, 3, 0)
 
     after = list_all(stub)
     assert [lb.id for lb in after] == list(before), "same load balancers in the same (creation) order"

@@ -56,6 +56,7 @@ from quantix_lb.watch import WatchHub
 log = structlog.get_logger(__name__)
 SYNC_WAIT = 10.0  # seconds start-up waits for the realizer's first read of the NB
 ANSWERS_FILE = "answers.cache"  # in the data dir (see answercache.py)
+VERIFIED_FILE = "verified.cache"  # in the data dir: what the realizer found in the NB (ovn/nb.py)
 SERVICE = pb.DESCRIPTOR.services_by_name["LoadBalancerService"]
 HEALTH_SERVICE = worker_pb.DESCRIPTOR.services_by_name["HealthWorkerService"]
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: far above any sane load balancer tree
@@ -285,6 +286,7 @@ class ControlPlane:
             full_interval=s.reconcile_interval,
             log_format=s.log_format,
             desired=store.documents,
+            verified_file=s.data_dir / VERIFIED_FILE,
         )
         stats = self._stats
         self._steering = SteeringController(stats, realizer.steer, period=STATS_INTERVAL)

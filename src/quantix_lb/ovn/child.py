@@ -14,8 +14,11 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 
-from quantix_lb import gctune, logs
+import structlog
+
+from quantix_lb import cachefile, gctune, logs
 from quantix_lb.ovn.contract import (
     Forget,
     Init,
@@ -29,7 +32,11 @@ from quantix_lb.ovn.contract import (
     Stop,
     TopologyChanged,
 )
-from quantix_lb.ovn.nb import NbRealizer
+from quantix_lb.ovn.nb import NbRealizer, verified_format
+
+log = structlog.get_logger(__name__)
+# (load balancer id, revision, digest of its rows): see NbRealizer.verified_state
+Verified = tuple[str, int, bytes]
 
 STATUS_EVERY = 1.0  # seconds between status messages
 START_GC_AFTER = 60.0  # seconds: the collector runs from the first full pass, or from then
@@ -76,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     for lb_id, s in init.steering.items():
         realizer.steer(lb_id, s)
     realizer.set_probe_ports(init.probe_ports)
+    verified = Path(args.verified_file) if args.verified_file else None
+    if verified is not None:
+        realizer.adopt_saved(cachefile.load(verified, verified_format(), Verified, "ovn.verified"))
     realizer.start(packed=init.load_balancers)
     del init
     stop = threading.Event()
@@ -117,7 +127,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         realizer.stop()
+        if verified is not None:
+            _save_verified(realizer, verified)
     return 0
+
+
+def _save_verified(realizer: NbRealizer, path: Path) -> None:
+    """For the next realizer's first full pass (see NbRealizer.adopt_saved)."""
+    try:
+        saved = cachefile.save(path, verified_format(), realizer.verified_state())
+    except OSError as exc:
+        log.warning("ovn.verified_not_saved", path=str(path), error=str(exc))
+        return
+    log.info("ovn.verified_saved", load_balancers=saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-interval", type=float, required=True)
     parser.add_argument("--create-networks", action="store_true")
     parser.add_argument("--log-format", default="console")
+    parser.add_argument("--verified-file", help="what this realizer verified in the NB, kept for the next")
     args = parser.parse_args(argv)
     os.set_inheritable(args.fd, False)
     return run(args)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +37,44 @@ def column_value(column: str, value: Any) -> Any:
     if column in _MAPS:
         return dict(value)
     return value
+
+
+Content = tuple[Any, ...]  # a Load_Balancer row's columns, in LB_COLUMNS order, canonical
+
+
+def wanted_content(wanted: Any) -> Content:
+    """A translate.LbRow's columns in one canonical form: maps and sets sorted (see
+    `held_content`, which reads the same form from a replica row)."""
+    return tuple(
+        tuple(sorted(getattr(wanted, c))) if c in _MAPS or c in _SETS else getattr(wanted, c)
+        for c in LB_COLUMNS
+    )
+
+
+def held_content(row: ovs_idl.Row) -> Content | None:
+    """A replica row's columns in `wanted_content`'s form, read from its atoms; None when
+    a scalar column holds no single value (no wanted row is like that)."""
+    held = row._data or {}
+    content: list[Any] = []
+    for column in LB_COLUMNS:
+        found = held.get(column)
+        if column in _MAPS:
+            pairs = found.values.items() if found is not None else ()
+            content.append(tuple(sorted((k.value, v.value) for k, v in pairs)))
+        elif column in _SETS:
+            keys = found.values if found is not None else ()
+            content.append(tuple(sorted(k.value for k in keys)))
+        else:
+            values = (found if found is not None else datum(row, column)).values
+            if len(values) != 1:
+                return None
+            content.append(next(iter(values)).value)
+    return tuple(content)
+
+
+def content_digest(contents: Iterable[Content]) -> bytes:
+    """One load balancer's rows, in any order, as 16 bytes."""
+    return hashlib.blake2b(repr(sorted(contents)).encode(), digest_size=16).digest()
 
 
 def holds(row: ovs_idl.Row, wanted: Any) -> bool:

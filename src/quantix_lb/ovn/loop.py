@@ -91,6 +91,11 @@ class IdlLoop:
     def running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def finished(self) -> bool:
+        """Started, and its thread has ended (after stop): the task's state is still."""
+        return self._thread is not None and not self._thread.is_alive()
+
     def start(self) -> None:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)

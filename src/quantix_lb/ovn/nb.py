@@ -11,15 +11,33 @@ come back through `on_realized`, on the IDL thread.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
-from quantix_lb import model
+from quantix_lb import documents, model
+from quantix_lb.ovn import commands as cmd
+from quantix_lb.ovn import translate
 from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
 from quantix_lb.ovn.desired import Desired, Packed
 from quantix_lb.ovn.loop import IdlLoop
 from quantix_lb.ovn.reconcile import COLUMNS, FULL_INTERVAL, Inbox, Reconciler
+
+
+def verified_format() -> bytes:
+    """What a saved digest follows from besides a load balancer's document: the
+    translation (translate.py, and model.py and documents.py that it reads) and the
+    rows' canonical content (commands.py). A digest saved under another is not used."""
+    digest = hashlib.sha256(b"verified.cache 1")
+    for module in (translate, cmd, model, documents):
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:  # no source to read (a frozen build): a format of this run alone
+            digest.update(os.urandom(16))
+    return digest.digest()
 
 
 class NbRealizer:
@@ -95,6 +113,17 @@ class NbRealizer:
 
     def stop(self) -> None:
         self._loop.stop()
+
+    def adopt_saved(self, saved: Iterable[tuple[str, int, bytes]]) -> None:
+        """What a previous realizer verified in the NB (`verified_state`), before start:
+        the first full pass takes each load balancer the NB still holds so without
+        translating it (Reconciler.adopt_saved)."""
+        self._reconciler.adopt_saved(saved)
+
+    def verified_state(self) -> list[tuple[str, int, bytes]]:
+        """Each load balancer verified in the NB at its latest revision: (id, revision,
+        digest of its rows), for the next realizer; empty unless the loop has stopped."""
+        return self._reconciler.verified_state() if self._loop.finished else []
 
     def offer(self, lbs: Iterable[model.LoadBalancer]) -> None:
         """The latest desired state of these load balancers."""

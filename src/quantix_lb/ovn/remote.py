@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import structlog
 
@@ -70,8 +71,10 @@ class RealizerProcess:
         full_interval: float,
         log_format: str = "console",
         desired: Callable[[], Iterable[bytes]] = tuple,
+        verified_file: Path | None = None,
     ) -> None:
         self.remote = remote
+        self.verified_file = verified_file  # what each child verified, for the next (child.py)
         self.create_networks = create_networks
         self.full_interval = full_interval
         self.log_format = log_format
@@ -174,6 +177,7 @@ class RealizerProcess:
             sys.executable, "-m", "quantix_lb.ovn.child", "--fd", str(theirs.fileno()),
             "--remote", self.remote, "--full-interval", str(self.full_interval),
             "--log-format", self.log_format, *(["--create-networks"] if self.create_networks else []),
+            *(["--verified-file", str(self.verified_file)] if self.verified_file else []),
         ]  # fmt: skip
         try:
             proc = spawn(argv, pass_fds=[theirs.fileno()])
