@@ -215,7 +215,7 @@ def test_a_restart_takes_what_the_last_realizer_verified(tmp_path: Path) -> None
     subprocess.run([OVSDB_TOOL, "transact", str(db), json.dumps(["OVN_Northbound", edit])], check=True)
 
     second = NbRealizer(f"unix:{sock}", create_networks=True, full_interval=600)
-    second.adopt_saved(saved)
+    second.adopt_saved(lambda: saved)
     reconciler = second._reconciler
     outcomes, server = realize(second)
     try:

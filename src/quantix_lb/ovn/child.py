@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     realizer.set_probe_ports(init.probe_ports)
     verified = Path(args.verified_file) if args.verified_file else None
     if verified is not None:
-        realizer.adopt_saved(cachefile.load(verified, verified_format(), Verified, "ovn.verified"))
+        realizer.adopt_saved(lambda: cachefile.load(verified, verified_format(), Verified, "ovn.verified"))
     realizer.start(packed=init.load_balancers)
     del init
     stop = threading.Event()

@@ -114,11 +114,11 @@ class NbRealizer:
     def stop(self) -> None:
         self._loop.stop()
 
-    def adopt_saved(self, saved: Iterable[tuple[str, int, bytes]]) -> None:
-        """What a previous realizer verified in the NB (`verified_state`), before start:
-        the first full pass takes each load balancer the NB still holds so without
-        translating it (Reconciler.adopt_saved)."""
-        self._reconciler.adopt_saved(saved)
+    def adopt_saved(self, load: Callable[[], Iterable[tuple[str, int, bytes]]]) -> None:
+        """What a previous realizer verified in the NB (`verified_state`, read by `load`
+        when the first full pass begins), before start: that pass takes each load balancer
+        the NB still holds so without translating it (Reconciler.adopt_saved)."""
+        self._reconciler.adopt_saved(load)
 
     def verified_state(self) -> list[tuple[str, int, bytes]]:
         """Each load balancer verified in the NB at its latest revision: (id, revision,

@@ -333,6 +333,7 @@ class Reconciler:
         # its rows). Taken once, by the first full pass; then empty.
         self._saved: dict[str, tuple[int, bytes]] = {}
         self._saved_count: int | None = None
+        self._load_saved: Callable[[], Iterable[tuple[str, int, bytes]]] | None = None
         self.adopted = 0  # load balancers the first pass found as saved, untranslated
         self.planned = 0  # load balancers planned (decoded, translated, compared)
         # Whether the replica was complete at the start of this turn: the rows a
@@ -340,12 +341,13 @@ class Reconciler:
         # them all, and the full pass it starts compares them a slice at a time).
         self._replica_complete = False
 
-    def adopt_saved(self, saved: Iterable[tuple[str, int, bytes]]) -> None:
+    def adopt_saved(self, load: Callable[[], Iterable[tuple[str, int, bytes]]]) -> None:
         """What a previous run verified (verified_state), before the loop starts: the first
         full pass takes a load balancer at that revision whose rows hash to that digest as
-        realized, without decoding and translating it (a third of that pass at 10,000)."""
-        self._saved = {lb_id: (revision, digest) for lb_id, revision, digest in saved}
-        self._saved_count = len(self._saved)
+        realized, without decoding and translating it (a third of that pass at 10,000).
+        Loaded when that pass begins, after the NB's first read: loaded before it, its
+        ~3 MB, freed after the pass, were holes among the replica's objects."""
+        self._load_saved = load
 
     def verified_state(self) -> list[tuple[str, int, bytes]]:
         """(lb id, revision, digest) of each load balancer whose rows are verified as its
@@ -396,6 +398,10 @@ class Reconciler:
             self._sync_probe_ports(idl)
         if now >= self._retry_at:
             if self.passes.begin(now, self.committer.commands):
+                if self._load_saved is not None:
+                    saved, self._load_saved = self._load_saved(), None
+                    self._saved = {lb_id: (revision, digest) for lb_id, revision, digest in saved}
+                    self._saved_count = len(self._saved)
                 self._sweep = collections.deque(
                     dict.fromkeys(itertools.chain(self._desired, self._index.by_lb))
                 )
