@@ -29,6 +29,25 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def nb_transact(sock: Path, *operations: dict[str, object]) -> list[dict[str, object]]:
+    """One OVN_Northbound transaction by hand (ovsdb-client), as someone else would."""
+    out = subprocess.run(
+        [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", *operations])],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def lb_protocol(sock: Path, where: list[object]) -> object:
+    """The protocol column of the one Load_Balancer row `where` selects."""
+    (result,) = nb_transact(
+        sock, {"op": "select", "table": "Load_Balancer", "where": where, "columns": ["protocol"]}
+    )
+    return result["rows"][0]["protocol"]  # type: ignore[index]
+
+
 def test_the_first_connect_waits_for_a_unix_socket_that_appears_later(tmp_path: Path) -> None:
     db, sock = tmp_path / "nb.db", tmp_path / "nb.sock"
     subprocess.run([OVSDB_TOOL, "create", str(db), _schema()], check=True)
@@ -80,12 +99,14 @@ def test_rows_of_the_first_read_are_not_changes_but_later_edits_are(tmp_path: Pa
         wait_for(lambda: set(reconciler._index.by_lb) == {"lb-1", "lb-2"}, 5, "the rows indexed")
         assert reconciler._dirty == set()
         # An edit by someone else once the replica is complete is a change (drift).
-        edit = {"op": "update", "table": "Load_Balancer", "where": [["name", "==", "qlb-lb-2"]]}
-        edit["row"] = {"protocol": "udp"}
-        subprocess.run(
-            [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", edit])],
-            check=True,
-            capture_output=True,
+        nb_transact(
+            sock,
+            {
+                "op": "update",
+                "table": "Load_Balancer",
+                "where": [["name", "==", "qlb-lb-2"]],
+                "row": {"protocol": "udp"},
+            },
         )
         wait_for(lambda: reconciler._dirty == {"lb-2"}, 5, "the edit marked as drift")
     finally:
@@ -129,25 +150,13 @@ def test_rows_just_committed_are_verified_without_a_full_pass(tmp_path: Path) ->
         # its row repaired (which verifies it again at once: the repair is what lasts).
         edited = next(iter(rows))
         planned = reconciler.planned
-        edit = {"op": "update", "table": "Load_Balancer", "where": [["_uuid", "==", ["uuid", str(edited)]]]}
-        edit["row"] = {"protocol": "udp"}
-        subprocess.run(
-            [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", edit])],
-            check=True,
-            capture_output=True,
+        where = [["_uuid", "==", ["uuid", str(edited)]]]
+        nb_transact(
+            sock, {"op": "update", "table": "Load_Balancer", "where": where, "row": {"protocol": "udp"}}
         )
-        select = {"op": "select", "table": "Load_Balancer", "where": edit["where"], "columns": ["protocol"]}
-
-        def protocol() -> str:
-            out = subprocess.run(
-                [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", select])],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            return json.loads(out)[0]["rows"][0]["protocol"]
-
-        wait_for(lambda: reconciler.planned > planned and protocol() == "tcp", 5, "the edit repaired")
+        wait_for(
+            lambda: reconciler.planned > planned and lb_protocol(sock, where) == "tcp", 5, "the edit repaired"
+        )
     finally:
         realizer.stop()
         server.terminate()
@@ -226,19 +235,9 @@ def test_a_restart_takes_what_the_last_realizer_verified(tmp_path: Path) -> None
         mark = reconciler._wants.mark(kept.id)
         assert mark is not None and mark.digest == {i: d for i, _, d in saved}[kept.id]
 
-        select = {"op": "select", "table": "Load_Balancer", "where": [["name", "==", "qlb-lis-3"]]}
-        select["columns"] = ["protocol"]
-
-        def protocol() -> str:
-            out = subprocess.run(
-                [OVSDB_CLIENT, "transact", f"unix:{sock}", json.dumps(["OVN_Northbound", select])],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            return json.loads(out)[0]["rows"][0]["protocol"]
-
-        wait_for(lambda: protocol() == "tcp", 10, "the edited row repaired")
+        wait_for(
+            lambda: lb_protocol(sock, [["name", "==", "qlb-lis-3"]]) == "tcp", 10, "the edited row repaired"
+        )
     finally:
         second.stop()
         stopped(server)
