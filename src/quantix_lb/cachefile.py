@@ -8,10 +8,12 @@ nothing of quantix_lb.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -25,6 +27,18 @@ T = TypeVar("T")
 class _File(msgspec.Struct, Generic[T], array_like=True):
     format: bytes  # what the items were made with; another format is not read
     items: list[T]
+
+
+def format_of(seed: bytes, *modules: ModuleType) -> bytes:
+    """A format key: `seed` and the source of the modules that make a file's items. A
+    module without source to read (a frozen build) makes a format of this run alone."""
+    digest = hashlib.sha256(seed)
+    for module in modules:
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:
+            digest.update(os.urandom(16))
+    return digest.digest()
 
 
 def save(path: Path, file_format: bytes, items: Iterable[Any]) -> int:

@@ -14,15 +14,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import hashlib
 import itertools
 import math
-import os
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
@@ -32,7 +29,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from limiquantix.network.v1 import network_pb2 as res
 from limiquantix.network.v1 import network_service_pb2 as svc
 from quantix.lb.v1 import health_worker_pb2 as wire
-from quantix_lb import documents, model
+from quantix_lb import cachefile, documents, model
 from quantix_lb.auth import Principal
 from quantix_lb.errors import ApiError, Violation
 from quantix_lb.health import coordinator as hc
@@ -462,13 +459,7 @@ def answer_format() -> bytes:
     """What an answer's bytes follow from, besides its load balancer's document: the
     messages (the proto) and the code that builds a view and its message (model.py's
     `realized`, this module). Answers saved under another format are not used."""
-    digest = hashlib.sha256(res.DESCRIPTOR.serialized_pb)
-    for module in (model, sys.modules[__name__]):
-        try:
-            digest.update(Path(module.__file__ or "").read_bytes())
-        except OSError:  # no source to read (a frozen build): a format of this run alone
-            digest.update(os.urandom(16))
-    return digest.digest()
+    return cachefile.format_of(res.DESCRIPTOR.serialized_pb, model, sys.modules[__name__])
 
 
 def anticipated_key(head: documents.Head) -> ViewKey:

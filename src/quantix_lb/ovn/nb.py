@@ -11,14 +11,11 @@ come back through `on_realized`, on the IDL thread.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import os
 import threading
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
-from quantix_lb import documents, model
+from quantix_lb import cachefile, documents, model
 from quantix_lb.ovn import commands as cmd
 from quantix_lb.ovn import translate
 from quantix_lb.ovn.contract import FullPass, ProbePortRow, Realized, Steering, Topology
@@ -31,13 +28,7 @@ def verified_format() -> bytes:
     """What a saved digest follows from besides a load balancer's document: the
     translation (translate.py, and model.py and documents.py that it reads) and the
     rows' canonical content (commands.py). A digest saved under another is not used."""
-    digest = hashlib.sha256(b"verified.cache 1")
-    for module in (translate, cmd, model, documents):
-        try:
-            digest.update(Path(module.__file__ or "").read_bytes())
-        except OSError:  # no source to read (a frozen build): a format of this run alone
-            digest.update(os.urandom(16))
-    return digest.digest()
+    return cachefile.format_of(b"verified.cache 1", translate, cmd, model, documents)
 
 
 class NbRealizer:
