@@ -53,7 +53,8 @@ def wanted_content(wanted: Any) -> Content:
 
 def held_content(row: ovs_idl.Row) -> Content | None:
     """A replica row's columns in `wanted_content`'s form, read from its atoms; None when
-    a scalar column holds no single value (no wanted row is like that)."""
+    a scalar column holds no single value (no wanted row is like that). To compare a row
+    with a wanted one, `holds` stays: it builds nothing and stops early (a third faster)."""
     held = row._data or {}
     content: list[Any] = []
     for column in LB_COLUMNS:

@@ -352,22 +352,10 @@ class Reconciler:
     def verified_state(self) -> list[tuple[str, int, bytes]]:
         """(lb id, revision, digest) of each load balancer whose rows are verified as its
         latest revision without steering (for adopt_saved); once the loop has stopped."""
-        verified = self._index.verified
         found = []
-        for lb_id, desired in self._desired.items():
-            mark = self._wants.mark(lb_id)
-            owned = self._index.by_lb.get(lb_id)
-            if (
-                mark is None
-                or not owned
-                or mark.deleting
-                or mark.steering is not None
-                or mark.revision != desired.revision
-                or len(owned) != mark.rows
-                or self._reported.get(lb_id) != (desired.revision, "")
-            ):
-                continue
-            if all(verified.get(row_uuid) is mark for row_uuid in owned):
+        for lb_id in self._desired:
+            mark = self._verified_mark(lb_id)
+            if mark is not None and mark.steering is None:
                 found.append((lb_id, mark.revision, mark.digest))
         return found
 
@@ -526,28 +514,28 @@ class Reconciler:
     # --- a step ---------------------------------------------------------------------------
 
     def _settled(self, idl: ovs_idl.Idl, lb_id: str) -> bool:
-        """Whether a full pass may skip this load balancer: its revision was
-        reported, and each of its rows is the very one verified since its last
-        notification and is attached where it belongs."""
+        """Whether a full pass may skip this load balancer: its rows are verified
+        (`_verified_mark`) and attached where they belong."""
+        lb = self._desired.get(lb_id)
+        if lb is not None and lb_id in self._saved and self._wants.mark(lb_id) is None:
+            return self._adopt(idl, lb)
+        network = None if lb is None else self.topology.networks.get(lb.network_id)
+        if network is None or self._verified_mark(lb_id) is None:
+            return False
+        return all(attached(idl, dp, row) for row in self._index.by_lb[lb_id] for dp in network.datapaths)
+
+    def _verified_mark(self, lb_id: str) -> Mark | None:
+        """The mark of a load balancer whose latest revision was reported realized and
+        each of whose rows is the very one verified since its last notification."""
         lb = self._desired.get(lb_id)
         mark = self._wants.mark(lb_id)
-        if mark is None and lb is not None and lb_id in self._saved:
-            return self._adopt(idl, lb)
         owned = self._index.by_lb.get(lb_id)
         if lb is None or mark is None or not owned or mark.revision != lb.revision or mark.deleting:
-            return False
+            return None
         if self._reported.get(lb_id) != (lb.revision, "") or len(owned) != mark.rows:
-            return False
-        network = self.topology.networks.get(lb.network_id)
-        if network is None:
-            return False
+            return None
         verified = self._index.verified
-        for row_uuid in owned:
-            if verified.get(row_uuid) is not mark:
-                return False
-            if not all(attached(idl, dp, row_uuid) for dp in network.datapaths):
-                return False
-        return True
+        return mark if all(verified.get(row_uuid) is mark for row_uuid in owned) else None
 
     def _adopt(self, idl: ovs_idl.Idl, lb: Desired) -> bool:
         """Whether the NB holds this load balancer as the last run saved it (adopt_saved):
